@@ -1,0 +1,17 @@
+"""Numerical stability: huge logits and shifted scores must not give NaN or inf."""
+from __future__ import annotations
+
+import pytest
+
+from autograder.checks.support import Case, check_against_reference, section_args
+
+LARGE = [Case(seed=11, mask="none"), Case(batch=(2,), seq_q=5, seq_k=9, mask="random", seed=12)]
+
+
+@pytest.mark.check("softmax.stability")
+def test_softmax_stability(submission, course):
+    """Scores of order 1e4, and scores + 100, give the same finite weights as the reference."""
+    for case in LARGE:
+        scores, mask = section_args("softmax", case)
+        for label, big in (("scores of order 1e4", scores * 1e4 / 3), ("scores + 100", scores + 100)):
+            check_against_reference(submission, "softmax", (big, mask), course, where=f"{label}, {case}")

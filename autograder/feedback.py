@@ -1,0 +1,27 @@
+"""What a failed check tells the student: a message (what is wrong) and a hint (what to do)."""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class CheckFailed(AssertionError):
+    """Raised by a grading check; the plugin turns it into the report's `message` and `hint`."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, mistake: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message, self.hint, self.mistake = message, hint, mistake
+
+
+_ERROR_HINTS = {
+    "missing": "define every function of the contract with exactly the names in template.py",
+    "raised": "run your function on the example from the template to reproduce the error",
+    "banned": "this assignment asks you to write attention yourself from the four sections",
+    "load": "your file must import cleanly: run `python yourfile.py` to see the problem",
+    "timeout": "look for a loop that never ends, or work that grows far beyond the tensor sizes",
+    "crashed": "do not call sys.exit/os._exit, and keep memory use to what the tensors need",
+}
+
+
+def hint_for(error: "Exception") -> Optional[str]:
+    """The standard hint for a SubmissionError kind (`error.kind`)."""
+    return _ERROR_HINTS.get(getattr(error, "kind", ""))

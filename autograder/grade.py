@@ -1,0 +1,43 @@
+"""Grading one submission from Python or the command line: runs pytest with the plugin, returns the report."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pytest
+
+from autograder import plugin
+
+# Our own configuration, never the course's or the student's: no conftest.py from anywhere, no cache
+# folder written into the student's directory, no other plugins auto-loaded beside ours.
+BASE_ARGS = ["-p", "autograder.plugin", "-p", "timeout", "-p", "no:cacheprovider", "--noconftest",
+             "-o", "addopts=", "-o", "python_files=test_*.py", "-o", "python_functions=test_*",
+             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--rootdir", str(plugin.CHECKS_DIR)]
+
+
+def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
+                config_file: Optional[Path] = None, quiet: bool = True) -> List[str]:
+    args = BASE_ARGS + ["-c", str(plugin.CHECKS_DIR / "pytest.ini"), "--submission", str(path),
+                        "--grade-json", str(report)]
+    args += ["-q", "--no-header", "-p", "no:warnings", "--tb=no", "-rN"] if quiet else []
+    args += [] if sandbox else ["--no-sandbox"]
+    args += ["--model", model] if model else []
+    args += ["--grading-config", str(config_file)] if config_file else []
+    return args
+
+
+def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
+          config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = ()) -> Dict[str, Any]:
+    """Grade `path`, write the report to `report` and return it (plus the pytest exit code under `_exit`)."""
+    args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file) + list(extra)
+    sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        code = pytest.main(args)
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"pytest ended with exit code {int(code)} while grading {path}")
+    document = json.loads(Path(report).read_text())
+    document["_exit"] = int(code)
+    return document

@@ -1,0 +1,182 @@
+"""The pytest plugin: `pytest --submission PATH` grades PATH with the packaged checks.
+
+Without `--submission` it stays out of the way (the project's own tests run as usual). With it, pytest
+collects `autograder/checks/` instead of the command line's paths, each check's outcome is recorded
+with its points, and the run ends with a points table and a JSON report (`--grade-json`).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Generator, List, Optional
+
+import pytest
+
+from autograder import report as report_mod
+from autograder import terminal
+from autograder.config import Config, ConfigError, load_config
+from autograder.contract import SECTIONS
+from autograder.feedback import CheckFailed, hint_for
+from autograder.submission import Submission, SubmissionError, answer_paths
+
+CHECKS_DIR = Path(__file__).parent / "checks"
+DEFAULT_REPORT = Path("grading") / "report.json"
+_SESSION = pytest.StashKey["GradingSession"]()
+
+
+class GradingSession:
+    """State of one grading run: the config, the submission (started lazily) and the results."""
+
+    def __init__(self, path: Path, config: Config, sandbox: bool, report_path: Path,
+                 model: Optional[str]) -> None:
+        self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
+        self.model = model or str(config.model["name"])
+        self.results: List[Dict[str, Any]] = []
+        self.extra: Dict[str, Any] = {}  # e.g. metrics.model, artifacts, filled by checks
+        self.started = time.time()
+        self._submission: Optional[Submission] = None
+
+    @property
+    def submission(self) -> Submission:
+        if self._submission is None:
+            box = self.config.sandbox
+            limits = {k: box[k] for k in ("memory_mb", "cpu_seconds", "max_processes", "max_file_mb",
+                                          "max_open_files")}
+            self._submission = Submission(
+                self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
+                call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
+                output_limit=int(box["output_kb"]) * 1024, limits=limits, hidden=answer_paths())
+        return self._submission
+
+    def close(self) -> None:
+        if self._submission is not None:
+            self._submission.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("autograder", "grading a submission (attention-autograder)")
+    group.addoption("--submission", metavar="PATH", help="grade this student file with the packaged checks")
+    group.addoption("--grade-json", metavar="OUT", help=f"where to write the JSON report (default {DEFAULT_REPORT})")
+    group.addoption("--no-sandbox", action="store_true",
+                    help="run student code in this process (for breakpoints and print-debugging)")
+    group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
+    group.addoption("--grading-config", metavar="FILE", help="a course config file (autograder.toml format)")
+
+
+def grading_session(config: pytest.Config) -> Optional[GradingSession]:
+    return config.stash.get(_SESSION, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(id): a grading check; its points come from the course config")
+    path = config.getoption("--submission", None)
+    if not path:
+        return
+    try:
+        course = load_config(Path.cwd(), config.getoption("--grading-config"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    target = Path(path)
+    if not target.exists():
+        raise pytest.UsageError(f"--submission {path}: no such file")
+    if target.is_dir():
+        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
+                                "(autograder batch grades folders)")
+    report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
+    config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,
+                                            config.getoption("--model"))
+    config.args[:] = [str(CHECKS_DIR)]
+    from autograder.checks import settings  # registers and loads the derandomized hypothesis profile
+    settings.load(course)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: List[pytest.Item]) -> None:
+    grading = grading_session(config)
+    if grading is None:
+        return
+    checks = [item for item in items if item.get_closest_marker("check")]
+    order = {s: i for i, s in enumerate(SECTIONS)}
+    checks.sort(key=lambda item: order.get(check_id(item).split(".")[0], len(order)))
+    limit = grading.config.timeout("check_s")
+    for item in checks:
+        item.add_marker(pytest.mark.timeout(limit, method="signal"))
+    items[:] = checks
+
+
+def check_id(item: pytest.Item) -> str:
+    return str(item.get_closest_marker("check").args[0])
+
+
+@pytest.fixture(scope="session")
+def grading(request: pytest.FixtureRequest) -> GradingSession:
+    """The grading run (config, submission, results); only under --submission."""
+    session = grading_session(request.config)
+    if session is None:
+        pytest.skip("grading checks run only with --submission PATH")
+    return session
+
+
+@pytest.fixture
+def submission(grading: GradingSession) -> Submission:
+    """The student's code behind the seam; fails the check (not the run) when it cannot load."""
+    sub = grading.submission
+    if sub.load_error is not None:
+        raise sub.load_error
+    return sub
+
+
+@pytest.fixture
+def course(grading: GradingSession) -> Config:
+    return grading.config
+
+
+def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
+    if call.excinfo is None:
+        return {"status": "passed", "message": "", "hint": None, "mistake": None}
+    exc = call.excinfo.value
+    if isinstance(exc, CheckFailed):
+        return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
+    if isinstance(exc, SubmissionError):
+        return {"status": "error", "message": exc.message, "hint": hint_for(exc), "mistake": None,
+                "detail": exc.detail}
+    if call.excinfo.errisinstance(pytest.skip.Exception):
+        return {"status": "error", "message": str(exc), "hint": None, "mistake": None}
+    if call.excinfo.typename == "Failed" and "Timeout" in str(exc):
+        return {"status": "error", "message": "this check ran past its time limit", "hint": None, "mistake": None}
+    return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc}); "
+            "this is not your fault, tell the course staff", "hint": None, "mistake": None, "internal": True}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, Any, None]:
+    outcome = yield
+    grading = grading_session(item.config)
+    if grading is None or not item.get_closest_marker("check"):
+        return
+    result = outcome.get_result()
+    if call.when == "call" or (call.when == "setup" and result.failed):
+        cid = check_id(item)
+        record = _outcome(call)
+        points = grading.config.points(cid)
+        record.update(id=cid, section=cid.split(".")[0], max_score=points,
+                      score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
+                      hidden=grading.config.is_hidden(cid))
+        grading.results.append(record)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    grading = grading_session(session.config)
+    if grading is None:
+        return
+    grading.close()
+    document = report_mod.build(grading)
+    report_mod.write(document, grading.report_path)
+    grading.extra["document"] = document
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    grading = grading_session(config)
+    if grading is None or "document" not in grading.extra:
+        return
+    terminalreporter.write(terminal.render(grading.extra["document"], grading.report_path))

@@ -1,0 +1,282 @@
+"""The one seam through which every check reaches student code.
+
+`Submission` runs the student's file in a worker process (default) or in-process (`--no-sandbox`, for
+breakpoints); both backends speak the same wire format (`autograder.protocol`), so only plain tensors
+ever come back. Errors in student code become `SubmissionError`s with a student-facing message.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from autograder import protocol
+from autograder.worker import COMPOSED, Runner
+
+ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
+
+
+class SubmissionError(Exception):
+    """Student code could not give an answer: missing, raised, banned API, hung, crashed, unloadable."""
+
+    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.detail = kind, message, detail
+
+
+def answer_paths() -> Tuple[str, ...]:
+    """Folders that hold right answers: a worker's sandbox keeps them unreadable."""
+    import reference
+
+    return tuple(str(Path(p).resolve()) for p in reference.__path__)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def precheck(path: Path) -> Optional[SubmissionError]:
+    """Problems found without running anything: not a file, not .py, empty, undecodable, syntax error."""
+    path = Path(path)
+    if not path.exists():
+        return SubmissionError("invalid", f"{path} does not exist")
+    if path.is_dir():
+        return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
+    if path.suffix != ".py":
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code as attention.py")
+    raw = path.read_bytes()
+    if not raw.strip():
+        return SubmissionError("load", f"{path.name} is empty: start from student_submissions/template.py")
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return SubmissionError("load", f"{path.name} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#x}): "
+                               "save it with UTF-8 encoding")
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip()
+        return SubmissionError("load", f"{path.name} has a syntax error at line {exc.lineno}: {exc.msg}"
+                               + (f"\n    {line}" if line else ""))
+    except ValueError as exc:  # e.g. source with null bytes
+        return SubmissionError("load", f"{path.name} cannot be compiled: {exc}")
+    return None
+
+
+class _OutputDrain:
+    """Reads a worker's stdout+stderr continuously, keeping the first `limit` bytes."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.limit, self.kept, self.dropped = limit, bytearray(), 0
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stream: Any) -> None:
+        for chunk in iter(lambda: stream.read1(1 << 16), b""):
+            room = self.limit - len(self.kept)
+            self.kept += chunk[:max(room, 0)]
+            self.dropped += max(len(chunk) - max(room, 0), 0)
+
+    def text(self) -> str:
+        self._thread.join(timeout=1)
+        out = self.kept.decode("utf-8", "replace")
+        return out + (f"\n... ({self.dropped} more bytes of output dropped)" if self.dropped else "")
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen
+    sock: socket.socket
+    drain: _OutputDrain
+    layers: List[str] = field(default_factory=list)
+
+
+class Submission:
+    """A student's file, reachable only through calls that return plain tensors.
+
+    `call(name, *args)` calls a contract function; `attention(Q, K, V, mask)` the composed attention
+    (theirs, or built from their sections); `vjp(...)` their gradients. A function that timed out or
+    crashed fails fast from then on, so a hang costs its time limit once.
+    """
+
+    def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
+                 call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
+                 limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = ()) -> None:
+        self.path = Path(path).resolve()
+        self.sandbox, self.banned = sandbox, tuple(banned)
+        self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
+        self.limits, self.hidden = dict(limits or {}), tuple(hidden)
+        self.sha256 = sha256_of(self.path) if self.path.is_file() else None
+        self.functions: Tuple[str, ...] = ()
+        self.layers: List[str] = []
+        self.calls = 0
+        self._outputs: List[str] = []
+        self._dead: Dict[str, SubmissionError] = {}
+        self._worker: Optional[_Worker] = None
+        self._runner: Optional[Runner] = None
+        self.load_error: Optional[SubmissionError] = precheck(self.path)
+        if self.load_error is None:
+            self._start()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _start(self) -> None:
+        if not self.sandbox:
+            self._runner = Runner(self.path, self.banned)
+            self._loaded(self._runner.load())
+            return
+        parent, child = socket.socketpair()
+        workdir = tempfile.mkdtemp(prefix="autograder-work-")
+        policy = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits, "hidden": list(self.hidden)}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME")}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", "--fd", str(child.fileno()), "--submission", str(self.path),
+             "--policy", json.dumps(policy)],
+            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=workdir, env=env, start_new_session=True)
+        child.close()
+        self._worker = _Worker(proc, parent, _OutputDrain(proc.stdout, self.output_limit))
+        try:
+            parent.settimeout(self.import_timeout)
+            hello, _ = protocol.recv(parent)
+            self._worker.layers = self.layers = list(hello.get("layers", []))
+            loaded, _ = protocol.recv(parent)
+        except (socket.timeout, protocol.ProtocolError, OSError) as exc:
+            status = self._stop()
+            what = "did not finish importing" if isinstance(exc, socket.timeout) else "ended the worker process"
+            self.load_error = SubmissionError("load", f"{self.path.name} {what} while being imported{status}")
+            return
+        self._loaded(loaded)
+
+    def _loaded(self, header: Dict[str, Any]) -> None:
+        if header.get("ok"):
+            self.functions = tuple(header.get("functions", ()))
+        else:
+            err = header.get("error", {})
+            self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
+
+    def _stop(self) -> str:
+        """End the worker and its whole process group; returns how it ended, for messages."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return ""
+        worker.sock.close()
+        code = worker.proc.poll()
+        try:
+            os.killpg(worker.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        worker.proc.wait()
+        self._outputs.append(worker.drain.text())
+        if code is None or code == 0:
+            return ""
+        if code < 0:
+            return f" (killed by {signal.Signals(-code).name})"
+        return f" (exit code {code})"
+
+    def close(self) -> None:
+        self._stop()
+
+    def __enter__(self) -> "Submission":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def output(self) -> str:
+        """Everything the student's code printed so far (truncated to the output limit per worker)."""
+        return "".join(self._outputs)
+
+    # -- calls ---------------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self.functions
+
+    def _request(self, header: Dict[str, Any], values: List[Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+        fn = header["fn"]
+        if self.load_error is not None:
+            raise self.load_error
+        if fn in self._dead:
+            raise self._dead[fn]
+        enc = protocol.Encoder()
+        header = dict(header, args=[enc.add(v) for v in values],
+                      cotangents=[enc.add(c) for c in header.get("cotangents", [])])
+        blob = enc.blob()
+        self.calls += 1
+        if self._runner is not None:  # in-process: same encoding, no socket
+            reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            return self._check(fn, reply, protocol.unpack_blob(out_blob))
+        if self._worker is None:
+            self._start()
+            if self.load_error is not None:
+                raise self.load_error
+        assert self._worker is not None
+        sock = self._worker.sock
+        start = time.monotonic()
+        try:
+            sock.settimeout(self.call_timeout)
+            protocol.send(sock, header, blob)
+            reply, tensors = protocol.recv(sock)
+        except socket.timeout:
+            self._stop()
+            error = SubmissionError("timeout", f"{self._label(fn)} did not return within {self.call_timeout:g} s "
+                                    "(an infinite loop, or far too slow?)")
+            self._dead[fn] = error
+            raise error from None
+        except (protocol.ProtocolError, OSError):
+            status = self._stop()
+            error = SubmissionError("crashed", f"{self._label(fn)} ended the Python process{status} after "
+                                    f"{time.monotonic() - start:.1f} s (sys.exit, os._exit, a segfault or "
+                                    "running out of memory?)")
+            self._dead[fn] = error
+            raise error from None
+        return self._check(fn, reply, tensors)
+
+    @staticmethod
+    def _label(fn: str) -> str:
+        return "your attention (scaled_dot_product_attention or the sections composed)" if fn == COMPOSED else fn
+
+    @staticmethod
+    def _check(fn: str, reply: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+        if not reply.get("ok"):
+            err = reply.get("error", {})
+            raise SubmissionError(str(err.get("kind", "raised")), str(err.get("message", "failed")),
+                                  str(err.get("detail", "")))
+        return reply, tensors
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call a contract function; returns its value (tensors, tuples, or `protocol.Foreign`)."""
+        reply, tensors = self._request({"op": "call", "fn": name}, list(args))
+        return protocol.decode(reply["result"], tensors)
+
+    def call_echo(self, name: str, *args: Any) -> Tuple[Any, List[Any]]:
+        """Like `call`, and also returns the arguments as the student's code left them."""
+        reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
+        return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
+
+    def attention(self, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: Optional[torch.Tensor] = None) -> Any:
+        """The student's composed attention: `(attended [..., seq_q, d_v], weights [..., seq_q, seq_k])`."""
+        return self.call(COMPOSED, Q, K, V, mask)
+
+    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
+            ) -> Tuple[Any, List[Any]]:
+        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt].
+
+        Returns (outputs, grads); a grad is None where the student's output does not depend on that input
+        through autograd (detached, numpy round-trip, new tensor).
+        """
+        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
+                                       list(args))
+        return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["grads"], tensors)

@@ -1,0 +1,194 @@
+"""The student side of the seam: imports one submission and answers call requests.
+
+`Runner` holds the student's module and turns each request into a call of their code; it never sees a
+reference result. `serve` runs a Runner over a socket (one worker process per submission, see
+`autograder.submission`); `python -m autograder.worker` is that process's entry point.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import socket
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from autograder import protocol
+from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
+from autograder.guards import BannedAPIError, guarded
+
+COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
+MODULE_NAME = "submission"
+
+
+def _student_frames(exc: BaseException, path: str) -> str:
+    """The traceback lines that point into the student's file, most recent last."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+    return "".join(traceback.format_list(frames[-3:]))
+
+
+def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
+    kind = "banned" if isinstance(exc, BannedAPIError) else "raised"
+    frames = _student_frames(exc, path)
+    where = ""
+    if frames:
+        last = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path][-1]
+        where = f" at line {last.lineno} ({(last.line or '').strip()})"
+    text = str(exc)
+    if len(text) > 500:
+        text = text[:500] + "..."
+    return {
+        "ok": False,
+        "error": {
+            "kind": kind,
+            "type": type(exc).__name__,
+            "message": f"{fn} raised {type(exc).__name__}: {text}{where}",
+            "detail": frames,
+        },
+    }
+
+
+class Runner:
+    """Imports a submission and executes requests against it (student code runs only in here)."""
+
+    def __init__(self, path: Path, banned: Sequence[str] = ()) -> None:
+        self.path = Path(path).resolve()
+        self.banned = tuple(banned)
+        self.module: Optional[ModuleType] = None
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self) -> Dict[str, Any]:
+        """Import the student's file; the header lists the contract functions it defines."""
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, self.path)
+        if spec is None or spec.loader is None:
+            return {"ok": False, "error": {"kind": "load", "type": "ImportError",
+                                           "message": f"cannot import {self.path.name}", "detail": ""}}
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(self.path.parent))
+        try:
+            with guarded(self.banned):
+                spec.loader.exec_module(module)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the student's import failed
+            header = error_header(exc, str(self.path), f"importing {self.path.name}")
+            header["error"]["kind"] = "load"
+            return header
+        self.module = module
+        names = [n for n in SECTION_FUNCTIONS.values() if callable(getattr(module, n, None))]
+        return {"ok": True, "functions": names}
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _function(self, name: str) -> Callable[..., Any]:
+        if name == COMPOSED:
+            return self._composed()
+        fn = getattr(self.module, name, None)
+        if not callable(fn):
+            raise LookupError(name)
+        return fn
+
+    def _composed(self) -> Callable[..., Any]:
+        own = getattr(self.module, SECTION_FUNCTIONS["attention"], None)
+        if callable(own):
+            return own
+        scores_fn, weights_fn, values_fn = (self._function(n) for n in COMPOSED_FROM)
+
+        def composed(Q: Any, K: Any, V: Any, mask: Any = None) -> Tuple[Any, Any]:
+            weights = weights_fn(scores_fn(Q, K), mask)
+            return values_fn(weights, V), weights
+
+        return composed
+
+    def handle(self, header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
+        """Answer one request: {"op": "call"|"vjp", "fn": name, "args": [specs], ...}."""
+        op, fn_name = header.get("op"), str(header.get("fn"))
+        args = protocol.decode_values(header.get("args", []), tensors)
+        try:
+            fn = self._function(fn_name)
+        except LookupError as exc:
+            missing = exc.args[0]
+            return {"ok": False, "error": {"kind": "missing", "type": "AttributeError", "detail": "",
+                                           "message": f"{missing} is not defined in your file"}}, b""
+        try:
+            with guarded(self.banned):
+                if op == "call":
+                    return self._call(fn, args, bool(header.get("echo")))
+                if op == "vjp":
+                    return self._vjp(fn, args, header.get("wrt", []), header.get("cotangents", []), tensors)
+        except BaseException as exc:  # the student's exception, whatever it is, is a graded result
+            return error_header(exc, str(self.path), fn_name), b""
+        return {"ok": False, "error": {"kind": "protocol", "type": "ValueError", "detail": "",
+                                       "message": f"unknown op {op!r}"}}, b""
+
+    @staticmethod
+    def _call(fn: Callable[..., Any], args: List[Any], echo: bool) -> Tuple[Dict[str, Any], bytes]:
+        result = fn(*args)
+        enc = protocol.Encoder()
+        out: Dict[str, Any] = {"ok": True, "result": enc.add(result)}
+        if echo:  # the arguments as the student's code left them, to detect in-place mutation
+            out["args_after"] = [enc.add(a) for a in args]
+        return out, enc.blob()
+
+    @staticmethod
+    def _vjp(fn: Callable[..., Any], args: List[Any], wrt: Sequence[int], cotangent_specs: Sequence[Any],
+             tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
+        """Run fn with grad on args[wrt] and pull the cotangents back; a missing gradient comes back None."""
+        for i in wrt:
+            args[i] = args[i].detach().requires_grad_(True)
+        result = fn(*args)
+        outputs = result if isinstance(result, tuple) else (result,)
+        cotangents = protocol.decode_values(list(cotangent_specs), tensors)
+        pairs = [(o, c) for o, c in zip(outputs, cotangents)
+                 if c is not None and type(o) is torch.Tensor and o.requires_grad]
+        grads: Sequence[Optional[torch.Tensor]] = [None] * len(wrt)
+        if pairs:
+            grads = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wrt],
+                                        [c for _, c in pairs], allow_unused=True)
+        enc = protocol.Encoder()
+        out = {"ok": True, "result": enc.add(result), "grads": [enc.add(g) for g in grads]}
+        return out, enc.blob()
+
+
+def serve(sock: socket.socket, runner: Runner) -> None:
+    """Load the submission, report, then answer requests until the grader closes the socket."""
+    protocol.send(sock, runner.load())
+    while True:
+        try:
+            header, tensors = protocol.recv(sock)
+        except protocol.ProtocolError:
+            return
+        if header.get("op") == "close":
+            return
+        reply, blob = runner.handle(header, tensors)
+        protocol.send(sock, reply, blob)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="autograder worker (started by the grader, not by hand)")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--policy", default="{}")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    sock = socket.socket(fileno=args.fd)
+    settings = json.loads(args.policy)
+    runner = Runner(Path(args.submission), settings.get("banned", ()))
+    try:
+        from autograder import sandbox  # optional until the hardening layer lands
+    except ImportError:
+        sandbox = None
+    layers: List[str] = []
+    if sandbox is not None and settings.get("harden", True):
+        layers = sandbox.harden(sandbox.Policy(**settings.get("limits", {}), readable=(str(runner.path.parent),),
+                                               workdir=settings.get("workdir")), keep_fds=(args.fd, 1, 2))
+    protocol.send(sock, {"ok": True, "layers": layers})
+    serve(sock, runner)
+    os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes
+
+
+if __name__ == "__main__":
+    main()

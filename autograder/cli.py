@@ -18,7 +18,6 @@ EXIT_OK, EXIT_POINTS_LOST, EXIT_USAGE = 0, 1, 2
 def _quiet_environment() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

@@ -1,15 +1,30 @@
 """What a failed check tells the student: a message (what is wrong) and a hint (what to do)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
+
+Diagnose = Callable[[], Any]  # returns an `autograder.diagnosis.Mistake` or None
 
 
 class CheckFailed(AssertionError):
-    """Raised by a grading check; the plugin turns it into the report's `message` and `hint`."""
+    """Raised by a grading check; the plugin turns it into the report's `message` and `hint`.
 
-    def __init__(self, message: str, hint: Optional[str] = None, mistake: Optional[str] = None) -> None:
+    `diagnose`, when given, names the classic mistake behind the failure. It runs once, on the failure
+    that is finally reported (hypothesis raises many while shrinking), and its hint replaces `hint`.
+    """
+
+    def __init__(self, message: str, hint: Optional[str] = None, mistake: Optional[str] = None,
+                 diagnose: Optional[Diagnose] = None) -> None:
         super().__init__(message)
-        self.message, self.hint, self.mistake = message, hint, mistake
+        self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
+
+    def resolve(self) -> "CheckFailed":
+        """Run the diagnosis (at most once) and adopt its hint when it names a mistake."""
+        diagnose, self.diagnose = self.diagnose, None
+        found = diagnose() if diagnose is not None else None
+        if found is not None:
+            self.hint, self.mistake = found.hint, found.id
+        return self
 
 
 _ERROR_HINTS = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
@@ -13,9 +14,24 @@ from autograder import plugin
 
 # Our own configuration, never the course's or the student's: no conftest.py from anywhere, no cache
 # folder written into the student's directory, no other plugins auto-loaded beside ours.
-BASE_ARGS = ["-p", "autograder.plugin", "-p", "timeout", "-p", "no:cacheprovider", "--noconftest",
+BASE_ARGS = ["-p", "autograder.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider", "--noconftest",
              "-o", "addopts=", "-o", "python_files=test_*.py", "-o", "python_functions=test_*",
              "-W", "ignore::pytest.PytestAssertRewriteWarning", "--rootdir", str(plugin.CHECKS_DIR)]
+AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    """Only the plugins named in BASE_ARGS load (also when called from inside another pytest run)."""
+    saved = os.environ.get(AUTOLOAD)
+    os.environ[AUTOLOAD] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[AUTOLOAD]
+        else:
+            os.environ[AUTOLOAD] = saved
 
 
 def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
@@ -34,7 +50,7 @@ def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str
     """Grade `path`, write the report to `report` and return it (plus the pytest exit code under `_exit`)."""
     args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file) + list(extra)
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
-    with sink:
+    with sink, _no_plugin_autoload():
         code = pytest.main(args)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"pytest ended with exit code {int(code)} while grading {path}")

@@ -136,6 +136,7 @@ def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
         return {"status": "passed", "message": "", "hint": None, "mistake": None}
     exc = call.excinfo.value
     if isinstance(exc, CheckFailed):
+        exc.resolve()
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
     if isinstance(exc, SubmissionError):
         return {"status": "error", "message": exc.message, "hint": hint_for(exc), "mistake": None,

@@ -102,7 +102,7 @@ def build(grading: Any) -> Dict[str, Any]:
         "environment": environment(grading),
         "checks": checks,
         "sections": sections(checks),
-        "feedback": ([f"[load] {load_error}"] if load_error else []) + feedback(checks),
+        "feedback": [f"[load] {load_error}"] if load_error else feedback(checks),
         "metrics": dict(grading.extra.get("metrics", {})),
         "artifacts": list(grading.extra.get("artifacts", [])),
         "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(grading.started)),

@@ -151,6 +151,9 @@ class Submission:
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
+            if not hello.get("ok"):
+                self._stop()
+                raise RuntimeError(str(hello.get("error")))
             self._worker.layers = self.layers = list(hello.get("layers", []))
             loaded, _ = protocol.recv(parent)
         except (socket.timeout, protocol.ProtocolError, OSError) as exc:

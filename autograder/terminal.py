@@ -21,7 +21,9 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
         lines.append(f"{name:<14}{sec['score']:>6g} / {sec['max_score']:<4g}{sec['passed']:>5}/{sec['total']}")
     lines.append(f"{'total':<14}{document['score']:>6g} / {document['max_score']:<4g}")
     failing = [c for c in document["checks"] if c["status"] != "passed"]
-    if failing:
+    if document["submission"]["load_error"]:
+        lines.append(f"All {len(failing)} checks score 0 until the file loads.")
+    elif failing:
         lines.append("")
         lines.append("What to fix:")
         for c in failing:

@@ -167,6 +167,17 @@ def serve(sock: socket.socket, runner: Runner) -> None:
         protocol.send(sock, reply, blob)
 
 
+def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
+    """Apply the sandbox policy the grader sent; returns the active isolation layers."""
+    if not settings.get("harden", True):
+        return []
+    from autograder import sandbox
+
+    policy = sandbox.Policy(**settings.get("limits", {}), readable=(str(runner.path.parent),),
+                            hidden=tuple(settings.get("hidden", ())), workdir=settings.get("workdir"))
+    return sandbox.harden(policy, keep_fds=(fd, 1, 2))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="autograder worker (started by the grader, not by hand)")
     parser.add_argument("--fd", type=int, required=True)
@@ -178,13 +189,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     settings = json.loads(args.policy)
     runner = Runner(Path(args.submission), settings.get("banned", ()))
     try:
-        from autograder import sandbox  # optional until the hardening layer lands
-    except ImportError:
-        sandbox = None
-    layers: List[str] = []
-    if sandbox is not None and settings.get("harden", True):
-        layers = sandbox.harden(sandbox.Policy(**settings.get("limits", {}), readable=(str(runner.path.parent),),
-                                               workdir=settings.get("workdir")), keep_fds=(args.fd, 1, 2))
+        layers = _harden(settings, runner, args.fd)
+    except Exception as exc:  # our failure, not the student's: the grader reports it as internal
+        protocol.send(sock, {"ok": False, "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
+        os._exit(70)
     protocol.send(sock, {"ok": True, "layers": layers})
     serve(sock, runner)
     os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes

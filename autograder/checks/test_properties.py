@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.checks.support import (call_checked, cases, check_against_reference, expected_of,
+from autograder.checks.support import (call_checked, cases, check_against_reference, diagnoser, expected_of,
                                        projection_args, section_args)
 from autograder.feedback import CheckFailed
 
@@ -41,9 +41,11 @@ def test_rows_sum_to_one(submission, course, case):
     if not torch.allclose(sums, torch.ones_like(sums), atol=1e-6):
         worst = float((sums - 1).abs().max())
         raise CheckFailed(f"rows of your weights sum to values up to {worst:.3g} away from 1 ({case})",
-                          "softmax normalises over the keys, the last axis: dim=-1")
+                          "softmax normalises over the keys, the last axis: dim=-1",
+                          diagnose=diagnoser("attention_weights", args, weights))
     if (weights < 0).any():
-        raise CheckFailed(f"your weights contain negative values ({case})", "exp() of anything is positive")
+        raise CheckFailed(f"your weights contain negative values ({case})", "exp() of anything is positive",
+                          diagnose=diagnoser("attention_weights", args, weights))
     check_against_reference(submission, "softmax", args, course, where=str(case))
 
 
@@ -57,7 +59,8 @@ def test_masked_exact_zero(submission, course, case):
     if (leaked != 0).any():
         raise CheckFailed(f"{int((leaked != 0).sum())} masked entries of your weights are not exactly 0 "
                           f"(largest {float(leaked.abs().max()):.3g}; {case})",
-                          "fill masked scores with float('-inf') before the softmax (True = may attend)")
+                          "fill masked scores with float('-inf') before the softmax (True = may attend)",
+                          diagnose=diagnoser("attention_weights", args, weights))
     check_against_reference(submission, "softmax", args, course, where=str(case))
 
 
@@ -72,7 +75,8 @@ def test_shift_invariance(submission, course, case, shift):
     if not torch.allclose(plain, shifted, rtol=tol["rtol"], atol=tol["atol"]):
         raise CheckFailed(f"adding {shift:.3g} to every score changed your weights by up to "
                           f"{float((plain - shifted).abs().max()):.3g} ({case})",
-                          "softmax only depends on differences between scores; subtract the row max before exp")
+                          "softmax only depends on differences between scores; subtract the row max before exp",
+                          diagnose=diagnoser("attention_weights", (scores, mask), plain))
 
 
 @pytest.mark.check("values.convex_combination")
@@ -84,7 +88,8 @@ def test_convex_combination(submission, course, case):
     low, high = V.amin(-2, keepdim=True), V.amax(-2, keepdim=True)
     if ((out < low - 1e-9) | (out > high + 1e-9)).any():
         raise CheckFailed(f"your attended values leave the range of V's rows ({case})",
-                          "weights @ V: each output row is a weighted average of V's rows")
+                          "weights @ V: each output row is a weighted average of V's rows",
+                          diagnose=diagnoser("aggregate_values", (weights, V), out))
 
 
 @pytest.mark.check("attention.any_shapes")
@@ -106,7 +111,9 @@ def test_permutation_equivariance(submission, course, case, data):
     tol = course.tolerance(Q.dtype)
     if not torch.allclose(base[0], moved[0], rtol=tol["rtol"], atol=tol["atol"]):
         raise CheckFailed(f"reordering the keys and values changed your attended values ({case})",
-                          "attention treats keys as a set: nothing may depend on their positions")
+                          "attention treats keys as a set: nothing may depend on their positions",
+                          diagnose=diagnoser("attention", (Q, K, V, mask), base))
     if not torch.allclose(base[1][..., perm], moved[1], rtol=tol["rtol"], atol=tol["atol"]):
         raise CheckFailed(f"reordering the keys did not reorder your weights' columns the same way ({case})",
-                          "weights are [..., seq_q, seq_k]: one column per key")
+                          "weights are [..., seq_q, seq_k]: one column per key",
+                          diagnose=diagnoser("attention", (Q, K, V, mask), base))

@@ -1,0 +1,42 @@
+"""Grading example files from the project's tests: one in-process grade per file, cached per session."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+from autograder import report as report_mod
+from autograder.grade import grade
+
+REPO = Path(__file__).resolve().parent.parent
+SUBMISSIONS = REPO / "student_submissions"
+CORRECT = SUBMISSIONS / "correct.py"
+# fewer hypothesis examples than a real grade: the buggy files fail on the first examples anyway
+FAST_CONFIG = "[hypothesis]\nmax_examples = 8\n[timeouts]\ncall_s = 3\nimport_s = 20\n"
+
+
+def grade_quick(path: Path, out_dir: Path, **kwargs: Any) -> Dict[str, Any]:
+    """Grade `path` with the fast config; validate the report against the schema; return it."""
+    config = out_dir / "autograder.toml"
+    if not config.exists():
+        config.write_text(FAST_CONFIG)
+    report_path = out_dir / f"{Path(path).stem}.json"
+    document = grade(Path(path), report_path, config_file=config, echo=False, **kwargs)
+    on_disk = json.loads(report_path.read_text())
+    report_mod.validate(on_disk)
+    return document
+
+
+def by_id(document: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    return {c["id"]: c for c in document["checks"]}
+
+
+def lost(document: Dict[str, Any]) -> List[str]:
+    return sorted(c["id"] for c in document["checks"] if c["status"] != "passed")
+
+
+def variant(tmp: Path, name: str, source: str) -> Path:
+    """Write a submission file named `name` into tmp and return its path."""
+    path = tmp / name
+    path.write_text(source) if isinstance(source, str) else path.write_bytes(source)
+    return path

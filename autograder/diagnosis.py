@@ -8,8 +8,8 @@ Each mistake is defined next to a tiny generator (a "rule") that yields what a s
 A rule yields several outputs where students differ in a detail the mistake leaves open: what a line with
 no allowed entry becomes (NaN, uniform, zeros), which fill value blocks a score (-inf or -1e9). A rule that
 cannot apply to the inputs (a shape that only works when square) simply raises and is skipped. The composed
-`scaled_dot_product_attention` reuses the section rules: a scores mistake flows through the reference
-softmax and values, a softmax mistake through the reference values, and so on.
+`scaled_dot_product_attention` reuses the section rules: a scores mistake flows through the right softmax
+and values, a softmax mistake through the right values, a values mistake takes the right weights.
 
 A candidate that equals the reference on the given inputs is never reported: a mistake that these inputs
 cannot tell apart from the right answer is no diagnosis. Rows whose mask allows no key are not graded,
@@ -76,23 +76,43 @@ def _qk(Q: Tensor, K: Tensor) -> Tensor:
     return Q @ K.transpose(-2, -1)
 
 
+def _serial_softmax(scores: Tensor, dim: int = -1) -> Tensor:
+    """torch.softmax written out. The fused kernel wakes torch's thread pool even for a 6 x 6 tensor, which
+    costs about a millisecond on a busy machine, and diagnose computes dozens; these ops stay serial."""
+    exp = torch.exp(scores - scores.amax(dim, keepdim=True))
+    return exp / exp.sum(dim, keepdim=True)
+
+
+def _serial_log_softmax(scores: Tensor, dim: int = -1) -> Tensor:
+    """torch.log_softmax written out, for the same reason as _serial_softmax."""
+    shifted = scores - scores.amax(dim, keepdim=True)
+    return shifted - torch.exp(shifted).sum(dim, keepdim=True).log()
+
+
 def _blocked(scores: Tensor, mask: Optional[Tensor], fill: float) -> Tensor:
     """scores with the entries the bool mask blocks (False) replaced by fill; unchanged without a mask."""
     return scores if mask is None else scores.masked_fill(~mask, fill)
+
+
+def _attention(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """The right (scores, weights, attended); a row with no allowed key is NaN (it is not graded)."""
+    scores = _qk(Q, K) / math.sqrt(Q.shape[-1])
+    weights = _serial_softmax(_blocked(scores, mask, float("-inf")))
+    return scores, weights, weights @ V
 
 
 def _softmax_variants(scores: Tensor, mask: Optional[Tensor], dim: int = -1) -> Iterator[Tensor]:
     """Masked softmax of scores along dim (blocked entries 0), once per way students' code fills a line
     along dim that has no allowed entry: NaN (-inf fill), uniform (finite fill), the unmasked softmax
     (additive -1e9) or zeros (guarded like the reference). Without such lines, one output."""
-    weights = torch.softmax(_blocked(scores, mask, float("-inf")), dim)
+    weights = _serial_softmax(_blocked(scores, mask, float("-inf")), dim)
     yield weights
     if mask is None:
         return
     empty = ~torch.broadcast_to(mask, scores.shape).any(dim, keepdim=True)
     if empty.any():
         uniform = torch.full_like(scores, 1.0 / scores.shape[dim])
-        for line in (uniform, torch.softmax(scores, dim), torch.zeros_like(scores)):
+        for line in (uniform, _serial_softmax(scores, dim), torch.zeros_like(scores)):
             yield torch.where(empty, line, weights)
 
 
@@ -228,7 +248,7 @@ def _softmax_wrong_axis(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tens
     "-inf before the softmax, e.g. scores.masked_fill(~mask, float('-inf'))",
 )
 def _mask_ignored(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
-    yield torch.softmax(scores, -1)
+    yield _serial_softmax(scores)
 
 
 @_mistake(
@@ -250,7 +270,7 @@ def _mask_inverted(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
 )
 def _mask_after_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
-        yield torch.softmax(scores, -1).masked_fill(~mask, 0.0)
+        yield _serial_softmax(scores).masked_fill(~mask, 0.0)
 
 
 @_mistake(
@@ -261,7 +281,7 @@ def _mask_after_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tens
 )
 def _multiplicative_mask(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
-        yield torch.softmax(scores * mask, -1)
+        yield _serial_softmax(scores * mask)
 
 
 @_mistake(
@@ -293,7 +313,7 @@ def _no_normalisation(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor
 )
 def _log_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     for fill in (float("-inf"), _LARGE_NEGATIVE):
-        yield torch.log_softmax(_blocked(scores, mask, fill), -1)
+        yield _serial_log_softmax(_blocked(scores, mask, fill))
 
 
 # ---------------------------------------------------------------- 4 values: (weights, V) -> [..., seq_q, d_v]
@@ -349,8 +369,7 @@ def _summed_wrong_axis(weights: Tensor, V: Tensor) -> Iterator[Tensor]:
     "return (attended, weights) with the weights you multiplied V by",
 )
 def _returns_scores_not_weights(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
-    attended, _ = ref.scaled_dot_product_attention(Q, K, V, mask)
-    scores = ref.attention_scores(Q, K)
+    scores, _, attended = _attention(Q, K, V, mask)
     for fill in (float("-inf"), _LARGE_NEGATIVE):
         yield attended, _blocked(scores, mask, fill)
     yield attended, scores
@@ -362,7 +381,7 @@ def _returns_scores_not_weights(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[
     "you returned (weights, attended), but the contract is (attended, weights): swap the two outputs",
 )
 def _outputs_swapped(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
-    attended, weights = ref.scaled_dot_product_attention(Q, K, V, mask)
+    _, weights, attended = _attention(Q, K, V, mask)
     yield weights, attended
 
 
@@ -373,36 +392,37 @@ def _outputs_swapped(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) ->
     "weights exactly as you multiplied V by them, one row per query",
 )
 def _weights_transposed(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
-    attended, weights = ref.scaled_dot_product_attention(Q, K, V, mask)
+    _, weights, attended = _attention(Q, K, V, mask)
     yield attended, weights.transpose(-2, -1)
 
 
 def _through_scores(rule: Rule) -> Rule:
-    """A scores rule as a composed rule: its scores go through the reference softmax and values."""
+    """A scores rule as a composed rule: its scores go through the right softmax and values."""
 
     def composed(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
         for scores in rule(Q=Q, K=K):
-            weights = ref.attention_weights(scores, mask)
-            yield ref.aggregate_values(weights, V), weights
+            weights = _serial_softmax(_blocked(scores, mask, float("-inf")))
+            yield weights @ V, weights
 
     return composed
 
 
 def _through_softmax(rule: Rule) -> Rule:
-    """A softmax rule as a composed rule: on the reference scores, then through the reference values."""
+    """A softmax rule as a composed rule: on the right scores, then through the right values."""
 
     def composed(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
-        for weights in rule(scores=ref.attention_scores(Q, K), mask=mask):
-            yield ref.aggregate_values(weights, V), weights
+        scores, _, _ = _attention(Q, K, V, mask)
+        for weights in rule(scores=scores, mask=mask):
+            yield weights @ V, weights
 
     return composed
 
 
 def _through_values(rule: Rule) -> Rule:
-    """A values rule as a composed rule: applied to the reference weights, which are returned alongside."""
+    """A values rule as a composed rule: applied to the right weights, which are returned alongside."""
 
     def composed(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) -> Iterator[Output]:
-        weights = ref.attention_weights(ref.attention_scores(Q, K), mask)
+        _, weights, _ = _attention(Q, K, V, mask)
         for attended in rule(weights=weights, V=V):
             yield attended, weights
 
@@ -414,9 +434,14 @@ _LIFTS: Dict[str, Callable[[Rule], Rule]] = {
     "attention_weights": _through_softmax,
     "aggregate_values": _through_values,
 }
-_RULES[ATTENTION] += [(mistake, _LIFTS[function](rule)) for function in COMPOSED_FROM for mistake, rule in _RULES[function]]
+# what diagnose tries, per function: the composed function's own rules, then every section rule lifted
+_CANDIDATE_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {
+    **_RULES,
+    ATTENTION: _RULES[ATTENTION]
+    + [(mistake, _LIFTS[function](rule)) for function in COMPOSED_FROM for mistake, rule in _RULES[function]],
+}
 
-# ---------------------------------------------------------------- gradient mistakes: detected by the gradient check
+# ---------------------------------------------------------------- gradient mistakes: found by the gradient check
 
 GRADIENT_MISTAKES: Tuple[Mistake, ...] = (
     Mistake(
@@ -435,6 +460,113 @@ GRADIENT_MISTAKES: Tuple[Mistake, ...] = (
     ),
 )
 
-MISTAKES: Tuple[Mistake, ...] = tuple(
-    mistake for function, rules in _RULES.items() for mistake, _ in rules if function != ATTENTION
-) + tuple(mistake for mistake, _ in _RULES[ATTENTION][: len(_RULES[ATTENTION]) - sum(len(_RULES[f]) for f in COMPOSED_FROM)]) + GRADIENT_MISTAKES
+# the catalogue, in contract section order, each section's mistakes in the order diagnose tries them
+MISTAKES: Tuple[Mistake, ...] = tuple(m for rules in _RULES.values() for m, _ in rules) + GRADIENT_MISTAKES
+_BY_ID: Dict[str, Mistake] = {m.id: m for m in MISTAKES}
+
+
+def mistake(id: str) -> Mistake:
+    """The catalogue entry with this id (KeyError names the known ids when there is none)."""
+    try:
+        return _BY_ID[id]
+    except KeyError:
+        raise KeyError(f"no mistake {id!r} in the catalogue; known: {', '.join(_BY_ID)}") from None
+
+
+# ---------------------------------------------------------------- diagnose
+
+
+def diagnose(function: str, args: tuple, kwargs: dict, student_output: object) -> Optional[Mistake]:
+    """The first catalogued mistake of `function` whose output on these inputs matches the student's.
+
+    function: a contract function name; args/kwargs: trusted copies of the inputs the student was given;
+    student_output: what the student returned (a Tensor, or a tuple of Tensors for linear_projections and
+    scaled_dot_product_attention). None when the output is right, matches no known mistake, or is not
+    something we can compare (wrong type, arity or dtype kind): diagnose never raises.
+    """
+    try:
+        return _diagnose(function, args, kwargs, student_output)
+    except Exception:  # a diagnosis is a bonus on top of the grade: an odd output must never break grading
+        return None
+
+
+def _diagnose(function: str, args: tuple, kwargs: dict, student_output: object) -> Optional[Mistake]:
+    student = _student_tensors(student_output, RETURN_ARITY[function])
+    if student is None:
+        return None
+    with torch.no_grad():
+        inputs = _bind(function, args, kwargs)
+        reference = _as_tuple(getattr(ref, function)(**inputs))
+        rows = _graded_rows(inputs.get("mask"), reference)
+        if _close(student, reference, rows):
+            return None
+        for candidate_mistake, rule in _CANDIDATE_RULES[function]:
+            for candidate in map(_as_tuple, _candidates(rule, inputs)):
+                if _close(student, candidate, rows) and not _close(candidate, reference, rows):
+                    return candidate_mistake
+    return None
+
+
+def _student_tensors(output: object, arity: int) -> Optional[Tuple[Tensor, ...]]:
+    """The student's output as a tuple of `arity` floating-point tensors, or None when it is not that."""
+    parts = (output,) if arity == 1 else output
+    if not isinstance(parts, (tuple, list)) or len(parts) != arity:
+        return None
+    if not all(isinstance(part, Tensor) and part.is_floating_point() for part in parts):
+        return None
+    return tuple(parts)
+
+
+def _as_tuple(output: Output) -> Tuple[Tensor, ...]:
+    """One of our own outputs (reference or candidate) as a tuple of tensors."""
+    return output if isinstance(output, tuple) else (output,)
+
+
+def _bind(function: str, args: tuple, kwargs: dict) -> Dict[str, object]:
+    """The inputs by contract parameter name, defaults applied, a mask as bool (True = may attend)."""
+    bound = inspect.signature(getattr(ref, function)).bind(*args, **kwargs)
+    bound.apply_defaults()
+    inputs = dict(bound.arguments)
+    if inputs.get("mask") is not None:
+        inputs["mask"] = inputs["mask"].to(torch.bool)
+    return inputs
+
+
+def _graded_rows(mask: Optional[Tensor], reference: Tuple[Tensor, ...]) -> Optional[Tensor]:
+    """`[..., seq_q, 1]` bool, True for the query rows that allow some key (the graded ones); None = all."""
+    if mask is None:
+        return None
+    weights = reference[-1]  # attention_weights' output, or scaled_dot_product_attention's second one
+    return torch.broadcast_to(mask, weights.shape).any(-1, keepdim=True)
+
+
+def _candidates(rule: Rule, inputs: Dict[str, object]) -> Iterator[Output]:
+    """What the rule yields on these inputs; nothing from where it raises (a shape it cannot apply to)."""
+    try:
+        yield from rule(**inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError):
+        return
+
+
+def _close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor]) -> bool:
+    """Whether the outputs a and b match, tensor by tensor."""
+    return len(a) == len(b) and all(_tensor_close(x, y, rows) for x, y in zip(a, b))
+
+
+def _tensor_close(a: Tensor, b: Tensor, rows: Optional[Tensor]) -> bool:
+    """Same shape and allclose (NaN and inf at the same places) on the graded rows `[..., seq_q, 1]`, with
+    the tolerance of the coarser dtype."""
+    if a.shape != b.shape:
+        return False
+    rtol, atol = _tolerance(a.dtype, b.dtype)
+    a, b = (t.detach().to("cpu", torch.float64) for t in (a, b))
+    if rows is not None and a.shape[:-1] == rows.shape[:-1]:
+        graded = rows.cpu().expand(a.shape)
+        a, b = a[graded], b[graded]
+    return torch.allclose(a, b, rtol, atol, equal_nan=True)
+
+
+def _tolerance(*dtypes: torch.dtype) -> Tuple[float, float]:
+    """(rtol, atol) for comparing tensors of these floating dtypes: that of the least precise one."""
+    coarsest = max(dtypes, key=lambda dtype: torch.finfo(dtype).eps)
+    return _TOLERANCES.get(coarsest, _TOLERANCES[torch.bfloat16])

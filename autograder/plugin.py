@@ -15,7 +15,7 @@ import pytest
 from autograder import report as report_mod
 from autograder import terminal
 from autograder.config import Config, ConfigError, load_config
-from autograder.contract import SECTIONS
+from autograder.contract import SECTION_FUNCTIONS, SECTIONS
 from autograder.feedback import CheckFailed, hint_for
 from autograder.submission import Submission, SubmissionError, answer_paths
 
@@ -32,6 +32,7 @@ class GradingSession:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
+        self.smoke: Dict[str, Optional[Exception]] = {}
         self.extra: Dict[str, Any] = {}  # e.g. metrics.model, artifacts, filled by checks
         self.started = time.time()
         self._submission: Optional[Submission] = None
@@ -104,6 +105,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:] = checks
 
 
+def smoke_test(sub: Submission, section: str) -> Optional[Exception]:
+    """Call the section's function once on the example; the error if it gives no usable answer."""
+    from autograder.checks.support import EXAMPLE, call_checked, expected_of, function_name, section_args
+
+    if section not in SECTION_FUNCTIONS:
+        return None
+    args = section_args(section, EXAMPLE)
+    try:
+        call_checked(sub, section, args, expected_of(function_name(section), args))
+    except (SubmissionError, CheckFailed) as exc:
+        return exc
+    return None
+
+
 def check_id(item: pytest.Item) -> str:
     return str(item.get_closest_marker("check").args[0])
 
@@ -118,11 +133,21 @@ def grading(request: pytest.FixtureRequest) -> GradingSession:
 
 
 @pytest.fixture
-def submission(grading: GradingSession) -> Submission:
-    """The student's code behind the seam; fails the check (not the run) when it cannot load."""
+def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submission:
+    """The student's code behind the seam; fails the check (not the run) when it cannot load.
+
+    Before a section's first check, one call on PROMPT_EXAMPLE: a function that gives no usable answer
+    there (missing, raising, hanging, crashing, a list, a wrong shape) then fails every check of its
+    section at once, instead of hypothesis searching and shrinking over a failure that any input shows.
+    """
     sub = grading.submission
     if sub.load_error is not None:
         raise sub.load_error
+    section = check_id(request.node).split(".")[0]
+    if section not in grading.smoke:
+        grading.smoke[section] = smoke_test(sub, section)
+    if grading.smoke[section] is not None:
+        raise grading.smoke[section]
     return sub
 
 

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from autograder import protocol
+from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.worker import COMPOSED, Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
@@ -207,12 +208,23 @@ class Submission:
     def has(self, name: str) -> bool:
         return name in self.functions
 
+    def missing(self, fn: str) -> Optional[str]:
+        """The contract function that `fn` needs and the file lacks (None when all are there)."""
+        if fn == COMPOSED:
+            if SECTION_FUNCTIONS["attention"] in self.functions:
+                return None
+            return next((n for n in COMPOSED_FROM if n not in self.functions), None)
+        return None if fn in self.functions else fn
+
     def _request(self, header: Dict[str, Any], values: List[Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
         fn = header["fn"]
         if self.load_error is not None:
             raise self.load_error
         if fn in self._dead:
             raise self._dead[fn]
+        absent = self.missing(fn)
+        if absent:
+            raise SubmissionError("missing", f"{absent} is not defined in your file")
         enc = protocol.Encoder()
         header = dict(header, args=[enc.add(v) for v in values],
                       cotangents=[enc.add(c) for c in header.get("cotangents", [])])

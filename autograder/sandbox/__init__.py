@@ -1,0 +1,142 @@
+"""Isolation that a freshly forked worker applies to itself before it imports a student's module.
+
+The supervisor (fork-server) calls prepare() once before forking workers, and become_subreaper(); each
+worker, already holding torch and whatever else it needs, calls harden() and then imports the submission;
+the supervisor ends a worker with kill_tree(pid) before reaping it. Every layer is tried, and harden()
+returns the ones actually active, so that the report can say how isolated a grading run was.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from . import _linux, landlock, limits, namespaces, process, seccomp_filter
+from .reaper import become_subreaper, kill_tree
+
+__all__ = ["Policy", "harden", "available_layers", "prepare", "kill_tree", "become_subreaper"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    memory_mb: int = 4096          # RLIMIT_AS: counts the fork-server's mappings too (torch alone: ~620 MiB)
+    cpu_seconds: int = 60          # RLIMIT_CPU: SIGXCPU, then SIGKILL one second later
+    max_processes: int = 64        # RLIMIT_NPROC (only meaningful under a non-root uid)
+    max_file_mb: int = 16          # RLIMIT_FSIZE
+    max_open_files: int = 256      # RLIMIT_NOFILE
+    network: bool = False          # False -> new network namespace where possible
+    readable: tuple[str, ...] = () # extra paths the child may read (the submission's folder, ...)
+    hidden: tuple[str, ...] = ()   # paths that must stay unreadable even if under a readable root
+    workdir: str | None = None     # a fresh empty folder; becomes the cwd and the only writable place
+    seccomp: bool = True           # False only to let a test fork (kill_tree's) or to debug
+
+
+def prepare() -> dict[str, bool]:
+    """Call once in the supervisor before forking workers: loads the libseccomp bindings (whose first import
+    runs ldconfig and gcc) and probes the kernel, so that workers do neither. Returns available_layers()."""
+    seccomp_filter.bindings()
+    return available_layers()
+
+
+def available_layers() -> dict[str, bool]:
+    """Which layers harden() can apply on this machine, probed without applying any to this process
+    (the namespace probe forks a short-lived child once)."""
+    linux = _linux.IS_LINUX
+    landlock_layers = landlock.layers(landlock.abi()) if linux else []
+    return {
+        "new-session": hasattr(os, "setsid"),
+        "die-with-parent": linux,
+        "scrubbed-env": True,
+        "close-fds": True,
+        "workdir": True,
+        "ipcns": namespaces.available(),
+        "netns": namespaces.available(),
+        "rlimits": limits.available(),
+        "no-caps": os.path.exists("/proc/sys/kernel/cap_last_cap"),
+        **{name: name in landlock_layers for name in ("landlock", "landlock-net", "landlock-scope")},
+        "seccomp": seccomp_filter.available(),
+    }
+
+
+def harden(policy: Policy, keep_fds: Sequence[int] = ()) -> list[str]:
+    """Apply every isolation layer this machine supports to the CURRENT process (a freshly forked worker,
+    already holding whatever modules it needs: torch is imported before harden). Returns the names of the
+    layers that are active, e.g. ["new-session", "scrubbed-env", "close-fds", "rlimits", "netns", "landlock",
+    "seccomp"].
+
+    Must run single-threaded (Landlock confines only the calling thread). Sets torch to one thread (OpenMP
+    is not fork-safe: a forked child running a multi-threaded op hangs). Raises ValueError or
+    FileNotFoundError on a policy that cannot work (memory_mb below what is mapped, missing workdir);
+    a layer this machine lacks is left out of the result instead.
+    """
+    _check_single_threaded()
+    limits.check_memory(policy.memory_mb)
+    if policy.workdir is not None and not os.path.isdir(policy.workdir):
+        raise FileNotFoundError(policy.workdir)
+    if policy.seccomp:
+        seccomp_filter.bindings()  # before any limit: the first import spawns ldconfig and gcc
+    _one_torch_thread()
+    active = []
+    for names, step in _steps(policy, keep_fds):
+        try:
+            step()
+        except (OSError, ValueError):  # ValueError: setrlimit refusing a limit
+            continue
+        active += names
+    return active
+
+
+def _steps(policy: Policy, keep_fds: Sequence[int]) -> list[tuple[list[str], Callable[[], None]]]:
+    """The layers in the order they must run: unshare needs the capabilities dropped after it; Landlock opens
+    its rule files under the descriptor limit; seccomp forbids unshare, so it comes last. Paths are made
+    absolute first, as the workdir step changes the cwd."""
+    pid = os.getpid()
+    workdir = None if policy.workdir is None else os.path.abspath(policy.workdir)
+    readable = tuple(os.path.abspath(path) for path in (*_python_paths(), *policy.readable))
+    hidden = tuple(os.path.abspath(path) for path in policy.hidden)
+    steps = [
+        (["new-session"], process.new_session),
+        (["die-with-parent"], process.die_with_parent),
+        (["scrubbed-env"], functools.partial(process.scrub_environment, workdir)),
+        (["close-fds"], functools.partial(process.close_fds, keep_fds)),
+    ]
+    if workdir is not None:
+        steps.append((["workdir"], functools.partial(os.chdir, workdir)))
+    steps += [
+        (["ipcns"] if policy.network else ["ipcns", "netns"], functools.partial(namespaces.enter, policy.network)),
+        (["rlimits"], functools.partial(limits.apply, policy.memory_mb, policy.cpu_seconds, policy.max_processes,
+                                        policy.max_file_mb, policy.max_open_files)),
+        (["no-caps"], process.drop_capabilities),
+        (landlock.layers(landlock.abi()), functools.partial(
+            landlock.restrict, readable, () if workdir is None else (workdir,), hidden)),
+    ]
+    if policy.seccomp:
+        steps.append((["seccomp"], functools.partial(seccomp_filter.load, pid)))
+    return steps
+
+
+def _python_paths() -> tuple[str, ...]:
+    """The Python installation: prefixes, the standard library and every sys.path entry ('' means the cwd,
+    which is the workdir by the time anything is imported)."""
+    stdlib = os.path.dirname(os.__file__)
+    return (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, stdlib,
+            *(entry for entry in sys.path if entry))
+
+
+def _check_single_threaded() -> None:
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = threading.active_count()
+    if threads > 1:
+        raise RuntimeError(f"harden() needs a single-threaded process, this one has {threads} threads: "
+                           "the other threads would stay unconfined")
+
+
+def _one_torch_thread() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)

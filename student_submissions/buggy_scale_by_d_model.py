@@ -1,0 +1,28 @@
+"""Buggy scale_by_d_model, scores loses points: divides by sqrt(d_model = 512)."""
+import math
+
+import torch
+
+D_MODEL = 512  # as in 'Attention Is All You Need'
+
+
+def linear_projections(x, W_q, W_k, W_v):
+    """x [..., seq, d_model], W [d_model, d] -> (Q, K, V), each [..., seq, d]."""
+    return x @ W_q, x @ W_k, x @ W_v
+
+
+def attention_scores(Q, K):
+    """Q [..., seq_q, d_k], K [..., seq_k, d_k] -> scores [..., seq_q, seq_k]."""
+    return Q @ K.transpose(-2, -1) / math.sqrt(D_MODEL)
+
+
+def attention_weights(scores, mask=None):
+    """Softmax over the keys, blocked entries (mask False) exactly 0."""
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+def aggregate_values(weights, V):
+    """weights [..., seq_q, seq_k] @ V [..., seq_k, d_v] -> [..., seq_q, d_v]."""
+    return weights @ V

@@ -42,7 +42,7 @@ def attention_heatmap_pair(
     """
     ref, stu = _as_map(reference_weights), _as_map(student_weights)
     if ref.dim() != 2 or ref.shape != stu.shape:
-        raise ValueError(f"expected two [S_q, S_k] maps of the same shape, got {list(ref.shape)} and {list(stu.shape)}")
+        raise ValueError(f"expected two [S_q, S_k] maps of one shape, got {list(ref.shape)} and {list(stu.shape)}")
     diff = torch.nan_to_num(stu - ref)
     bound = max(float(diff.abs().max()), 1e-6)
     keys = [_label(t) for t in tokens]

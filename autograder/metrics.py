@@ -24,7 +24,7 @@ def cosine_per_row(a: Tensor, b: Tensor, eps: float = 1e-12) -> Tensor:
 
 
 def emd_per_row(p: Tensor, q: Tensor) -> Tensor:
-    """Earth Mover's (1-Wasserstein) distance between rows p, q `[..., K]` placed on positions 0..K-1 -> `[...]`.
+    """Earth Mover's (1-Wasserstein) distance between rows p, q `[..., K]` on positions 0..K-1 -> `[...]`.
 
     Same value as `scipy.stats.wasserstein_distance(range(K), range(K), p_row, q_row)`: rows are
     normalised to sum to 1 as scipy does; negative entries are clamped to 0 first. In 1-D with unit
@@ -68,7 +68,7 @@ def topk_agreement(reference_logits: Tensor, student_logits: Tensor, k: int) -> 
 
 
 def max_abs_diff(a: Tensor, b: Tensor, where: Tensor | None = None) -> float:
-    """Largest |a - b| over all entries, or over the entries `where` selects (bool, broadcastable); NaN counts as inf."""
+    """Largest |a - b| over all entries, or over those `where` selects (bool, broadcastable); NaN counts as inf."""
     diff = (a.double() - b.double()).abs().nan_to_num(nan=math.inf)
     if where is not None:
         diff = diff[where.expand_as(diff)]

@@ -101,7 +101,7 @@ def default_cache_dir() -> Path:
     return root / "cache" / "models"
 
 
-def _is_causal_lm(config: Any) -> bool:
+def is_causal_lm(config: Any) -> bool:
     architectures = getattr(config, "architectures", None) or []
     return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures) or bool(
         getattr(config, "is_decoder", False)
@@ -110,7 +110,7 @@ def _is_causal_lm(config: Any) -> bool:
 
 def _load_dir(directory: str, device: torch.device) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     config = AutoConfig.from_pretrained(directory)
-    model_class = AutoModelForCausalLM if _is_causal_lm(config) else AutoModel
+    model_class = AutoModelForCausalLM if is_causal_lm(config) else AutoModel
     model = model_class.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     return model.to(device).eval(), tokenizer
@@ -125,7 +125,7 @@ def _cached_snapshot(model_name: str, cache: Path) -> Optional[str]:
 def _download(model_name: str, cache: Path) -> None:
     """Fetch exactly the files transformers needs for the config, the weights and the tokenizer."""
     config = AutoConfig.from_pretrained(model_name, cache_dir=str(cache))
-    model_class = AutoModelForCausalLM if _is_causal_lm(config) else AutoModel
+    model_class = AutoModelForCausalLM if is_causal_lm(config) else AutoModel
     model_class.from_pretrained(model_name, cache_dir=str(cache))
     AutoTokenizer.from_pretrained(model_name, cache_dir=str(cache))
 

@@ -96,7 +96,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     grading = grading_session(config)
     if grading is None:
         return
-    checks = [item for item in items if item.get_closest_marker("check")]
+    sections = set(SECTIONS) - (set() if grading.config.model["enabled"] else {"model"})
+    checks = [item for item in items if item.get_closest_marker("check") and check_id(item).split(".")[0] in sections]
     order = {s: i for i, s in enumerate(SECTIONS)}
     checks.sort(key=lambda item: order.get(check_id(item).split(".")[0], len(order)))
     limit = grading.config.timeout("check_s")

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 SUBMISSIONS = REPO / "student_submissions"
 CORRECT = SUBMISSIONS / "correct.py"
 # fewer hypothesis examples than a real grade: the buggy files fail on the first examples anyway
-FAST_CONFIG = "[hypothesis]\nmax_examples = 8\n[timeouts]\ncall_s = 3\nimport_s = 20\n"
+FAST_CONFIG = "[hypothesis]\nmax_examples = 8\n[timeouts]\ncall_s = 3\nimport_s = 20\n[model]\nenabled = false\n"
 
 
 def grade_quick(path: Path, out_dir: Path, **kwargs: Any) -> Dict[str, Any]:

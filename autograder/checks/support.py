@@ -128,7 +128,11 @@ def call_checked(submission: Any, section: str, args: Sequence[Any], expected: A
     """Call the section's function and validate types, shapes and dtypes against `expected` (same structure)."""
     fn = function_name(section)
     value = submission.call(fn, *args)
-    return validate(value, fn, expected)
+    try:
+        return validate(value, fn, expected)
+    except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
+        failure.diagnose = failure.diagnose or diagnoser(fn, args, value)
+        raise
 
 
 def validate(value: Any, fn: str, expected: Any) -> Any:

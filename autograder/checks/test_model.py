@@ -1,0 +1,171 @@
+"""The capstone: the student's attention replaces block 0's attention in a real transformer.
+
+distilgpt2 by default (`--model` or `[model] name` for another hub id or a local folder; BERT-style
+encoders work too). Their single-head function runs once per forward on all 12 heads' own Q, K, V
+(`[B, 12, S, 64]`) with the model's mask. The comparison (metrics, heatmaps) is computed once per run
+and goes into the report under `metrics.model`.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Dict, List, Tuple
+
+import pytest
+import torch
+
+from autograder import bridge, model_utils
+from autograder.checks.support import Case, diagnoser
+from autograder.feedback import CheckFailed
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str) -> Tuple[Any, Any]:
+    """One load per process and model (batch grading and repeated grades reuse it)."""
+    return model_utils.load_mini_transformer(name)
+
+
+def _state(grading: Any, submission: Any) -> Dict[str, Any]:
+    """Load the model and run the comparison once per grading run; errors are kept and re-raised per check."""
+    if "model_state" in grading.extra:
+        return grading.extra["model_state"]
+    settings = grading.config.model
+    state: Dict[str, Any] = {}
+    try:
+        model, tokenizer = _load(grading.model)
+        state.update(model=model, tokenizer=tokenizer)
+        causal = model_utils.is_causal_lm(model.config)
+        prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
+        state["prompt"] = prompt
+        comparison = model_utils.compare_attention_implementations(
+            model, tokenizer, bridge.student_attention(submission), prompt, int(settings["layer"]),
+            continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
+        state["comparison"] = comparison
+        grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
+        if settings["heatmaps"]:
+            folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
+            paths = model_utils.visualize_model_comparison(comparison, folder)
+            grading.extra.setdefault("artifacts", []).extend(
+                {"kind": "heatmap", "path": str(p), "description": "production | student | difference"}
+                for p in paths)
+    except (model_utils.ModelUnavailableError, model_utils.ModelIntegrationError, CheckFailed) as exc:
+        state["error"] = exc
+    grading.extra["model_state"] = state
+    return state
+
+
+@pytest.fixture
+def model_run(grading, submission) -> Dict[str, Any]:
+    state = _state(grading, submission)
+    error = state.get("error")
+    if isinstance(error, CheckFailed):
+        raise error
+    if error is not None:
+        raise CheckFailed(str(error), _error_hint(error))
+    return state
+
+
+def _error_hint(error: Exception) -> str:
+    if isinstance(error, model_utils.ModelUnavailableError):
+        return "the model could not be loaded on this machine; this is not about your code"
+    return ("inside the model your function gets all heads at once, Q/K/V [batch, 12, seq, 64] and a boolean "
+            "causal mask [batch, 1, seq, seq]: use -1/-2 axes and broadcasting, never hard-coded sizes")
+
+
+def _why(submission: Any, state: Dict[str, Any]) -> Any:
+    """A deferred diagnosis on model-shaped inputs (all heads, causal mask), to name the mistake."""
+    heads = state["comparison"].heads
+    case = Case(batch=(1, heads), seq_q=6, seq_k=6, mask="causal", seed=31)
+    Q, K, V = case.qkv()
+    args = (Q, K, V, case.attn_mask())
+    try:
+        actual = submission.attention(*args)
+    except Exception:  # the failure already says enough
+        return None
+    return diagnoser("attention", args, actual)()
+
+
+@pytest.mark.check("model.runs")
+def test_runs_inside_the_model(model_run):
+    """The student's function really ran inside the block (the grader never compares the model with itself)."""
+    comparison = model_run["comparison"]
+    if not comparison.student_ran:
+        raise CheckFailed("your attention did not run inside the model as expected "
+                          f"({comparison.student_calls} calls in one forward)")
+
+
+@pytest.mark.check("model.attention_weights")
+def test_attention_weights_match(model_run, submission, course):
+    """Block 0's attention weights, every head, every graded row, against the production model."""
+    comparison = model_run["comparison"]
+    att = comparison.attention
+    gap = att["max_abs_diff"]
+    if gap > course.model["weights_atol"]:
+        raise CheckFailed(
+            f"inside {comparison.model_name}'s block {comparison.layer_idx} your attention weights differ from "
+            f"production by up to {gap:.3g} (mean cosine {att['cosine']['mean']:.4f}, Jensen-Shannon "
+            f"{att['js']['mean']:.4f} bits, EMD {att['emd']['mean']:.3f} positions); see the heatmaps",
+            diagnose=lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.logits")
+def test_outputs_match(model_run, submission, course):
+    """The model's outputs (logits, or an encoder's last hidden state) are unchanged by the student's attention."""
+    comparison = model_run["comparison"]
+    causal = comparison.logits_max_abs_diff is not None
+    gap = comparison.logits_max_abs_diff if causal else comparison.last_hidden_max_abs_diff
+    if gap > course.model["logits_atol"]:
+        what = "next-token logits" if causal else "final hidden states"
+        extra = ""
+        if causal:
+            nxt = comparison.next_token
+            extra = (f"; next-token KL {nxt['kl'][0]:.3g}, top-1 agreement {nxt['top1_agreement'][0]:.0%}, "
+                     f"top-5 {nxt['top5_agreement'][0]:.0%}")
+        raise CheckFailed(f"with your attention in block {comparison.layer_idx} the model's {what} move by up to "
+                          f"{gap:.3g}{extra}", diagnose=lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.projections")
+def test_projections_inside_the_model(model_run, submission, course):
+    """Second mode: the block's own projection weights also go through the student's linear_projections."""
+    comparison = model_utils.compare_attention_implementations(
+        model_run["model"], model_run["tokenizer"], bridge.student_attention(submission), model_run["prompt"],
+        int(course.model["layer"]), route_projections=bridge.student_projections(submission), continuation_tokens=0)
+    gap = comparison.block_output_max_abs_diff
+    if gap > course.model["logits_atol"]:
+        raise CheckFailed(f"with your linear_projections computing the block's Q, K, V from its weights, the "
+                          f"block's output moves by up to {gap:.3g}",
+                          "Q = x @ W_q with W laid out [d_model, d_k]; the model adds the biases itself",
+                          diagnose=lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.gradients")
+def test_gradients_inside_the_model(model_run, submission, course):
+    """Gradients through the student's attention reach the block's weights and equal production's."""
+    model, tokenizer = model_run["model"], model_run["tokenizer"]
+    layer = int(course.model["layer"])
+    params = list(model_utils.extract_attention_layer(model, layer).parameters())
+    prompt = model_run["prompt"]
+    inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str)).to(model.device)
+
+    def grads(m: Any) -> List[Any]:
+        out = m(**inputs)
+        value = out.logits if hasattr(out, "logits") else out.last_hidden_state
+        return list(torch.autograd.grad(value.float().pow(2).mean(), params, allow_unused=True))
+
+    expected = grads(model)
+    student_model = model_utils.replace_attention_mechanism(model, bridge.student_attention(submission), layer)
+    try:
+        got = grads(student_model)
+    finally:
+        del student_model
+    if any(g is None for g in got):
+        from autograder import diagnosis
+
+        found = diagnosis.mistake("detached_output")
+        raise CheckFailed("no gradient reaches the block's projection weights through your attention",
+                          found.hint, found.id)
+    gap = max(float((g - e).norm() / e.norm().clamp_min(1e-12)) for g, e in zip(got, expected))
+    if gap > course.model["grads_rtol"]:
+        raise CheckFailed(f"gradients through your attention differ from production's by {gap:.3g} (relative)",
+                          "keep every step a differentiable torch operation",
+                          diagnose=lambda: _why(submission, model_run))

@@ -1,0 +1,119 @@
+"""Grading the example submissions end to end: full marks, each classic mistake named, reproducible."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from autograder import diagnosis
+from autograder.config import load_config
+from tests.grading_helpers import SUBMISSIONS, by_id, grade_quick, lost, variant
+
+CORRECT = sorted(SUBMISSIONS.glob("correct*.py"))
+BUGGY = sorted(SUBMISSIONS.glob("buggy_*.py"))
+UNIT_SECTIONS = ("projections", "scores", "softmax", "values", "attention")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Dict[str, Dict[str, Any]]:
+    """Reports by file stem, graded lazily once per module."""
+    out = tmp_path_factory.mktemp("corpus")
+    cache: Dict[str, Dict[str, Any]] = {}
+
+    class Lazy(dict):
+        def __missing__(self, path: Path) -> Dict[str, Any]:
+            cache[path] = grade_quick(path, out)
+            return cache[path]
+
+    return Lazy()
+
+
+def test_corpus_is_big_enough():
+    assert len(CORRECT) >= 4 and len(BUGGY) >= 10
+
+
+@pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
+def test_correct_styles_get_full_marks(graded, path):
+    document = graded[path]
+    assert lost(document) == [], document["feedback"]
+    assert document["score"] == document["max_score"] == 80
+
+
+@pytest.mark.parametrize("path", BUGGY, ids=lambda p: p.stem)
+def test_each_classic_mistake_loses_points_in_its_section_and_is_named(graded, path):
+    mistake = diagnosis.mistake(path.stem[len("buggy_"):])
+    document = graded[path]
+    failing = [c for c in document["checks"] if c["status"] != "passed"]
+    assert failing, f"{path.name} earned full marks"
+    if mistake.section in UNIT_SECTIONS:
+        allowed = {mistake.section, "attention"}
+        assert {c["section"] for c in failing} <= allowed, lost(document)
+        assert any(c["section"] == mistake.section for c in failing)
+    else:  # gradient mistakes: only gradient checks may fail
+        assert all(c["id"].endswith(".gradients") for c in failing), lost(document)
+    named = {c["mistake"] for c in failing}
+    assert mistake.id in named, f"{path.name}: diagnosis named {named}"
+    hinted = [c for c in failing if c["mistake"] == mistake.id]
+    assert all(c["hint"] == mistake.hint for c in hinted)
+
+
+def test_template_scores_zero_and_says_not_implemented(graded):
+    document = graded[SUBMISSIONS / "template.py"]
+    assert document["score"] == 0
+    assert "NotImplementedError" in by_id(document)["scores.values"]["message"]
+
+
+# Mistakes of behaviour rather than value, one function at a time (the corpus files keep behaviour right).
+GOOD = (SUBMISSIONS / "correct_sections_only.py").read_text()
+BEHAVIOUR = {  # check id -> (correct line, the line with the behaviour mistake; values stay right)
+    "projections.contract": ("Q = torch.matmul(x, W_q)", "Q = torch.matmul(x.mul_(1.0 + 1e-3) / (1.0 + 1e-3), W_q)"),
+    "scores.contract": ("return torch.matmul(Q, K.mT) * scale", "return torch.matmul(Q.mul_(scale), K.mT)"),
+    "softmax.contract": ("return F.softmax(scores, dim=-1)", "return F.softmax(scores.float(), dim=-1)"),
+    "values.contract": ("return torch.matmul(weights, V)", "return torch.matmul(weights, V) + 1e-3 * torch.rand(())"),
+}
+
+
+def _variant_source(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+def test_every_check_is_failed_by_some_known_buggy_submission(graded, tmp_path):
+    """No check is unfailable: the corpus plus behaviour variants fail every unit check at least once."""
+    failed = set()
+    for path in BUGGY:
+        failed |= set(lost(graded[path]))
+    for check_id, (old, new) in BEHAVIOUR.items():
+        document = grade_quick(variant(tmp_path, f"{check_id.replace('.', '_')}.py", _variant_source(old, new)), tmp_path)
+        assert check_id in lost(document), f"{check_id} not failed by its variant: {lost(document)}"
+        failed |= set(lost(document))
+    points = load_config(tmp_path).data["points"]
+    unit_checks = {cid for cid in points if not cid.startswith("model.")}
+    assert unit_checks - failed == set()
+
+
+def test_two_runs_give_identical_reports_apart_from_timings(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        runs.append(grade_quick(SUBMISSIONS / "buggy_softmax_wrong_axis.py", tmp_path / name))
+    first, second = runs
+    for doc in runs:
+        doc.pop("timing"); doc.pop("_exit")
+        for check in doc["checks"]:
+            check.pop("duration_s")
+        doc["environment"].pop("config_sources")
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_course_config_sets_points_and_hides_checks(tmp_path):
+    (tmp_path / "autograder.toml").write_text(
+        'hidden = ["scores.any_shapes"]\n[points]\n"scores.values" = 40\n'
+        "[hypothesis]\nmax_examples = 8\n[model]\nenabled = false\n")
+    document = grade_quick(SUBMISSIONS / "buggy_no_scaling.py", tmp_path)
+    checks = by_id(document)
+    assert checks["scores.values"]["max_score"] == 40 and document["max_score"] == 116
+    assert checks["scores.any_shapes"]["hidden"] and "hidden check" in checks["scores.any_shapes"]["message"]
+    assert checks["scores.any_shapes"]["hint"] is None

@@ -12,6 +12,13 @@ def _sanitize(text: str) -> str:
     return "\n".join(("  " + line) if line.lstrip().startswith("::") else line for line in text.splitlines())
 
 
+def _grouped(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    groups: Dict[Any, List[Dict[str, Any]]] = {}
+    for check in checks:
+        groups.setdefault((check["status"], check["message"], check.get("hint")), []).append(check)
+    return list(groups.values())
+
+
 def render(document: Dict[str, Any], report_path: Path) -> str:
     lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} ==="]
     if document["submission"]["load_error"]:
@@ -26,10 +33,12 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
     elif failing:
         lines.append("")
         lines.append("What to fix:")
-        for c in failing:
-            lines.append(f"  [{c['id']}] ({c['status']}, -{c['max_score']:g}) {_sanitize(c['message'])}")
-            if c.get("hint"):
-                lines.append(f"      hint: {_sanitize(c['hint'])}")
+        for group in _grouped(failing):  # one cause failing several checks is said once
+            lost = sum(c["max_score"] for c in group)
+            ids = ", ".join(c["id"] for c in group)
+            lines.append(f"  [{ids}] ({group[0]['status']}, -{lost:g}) {_sanitize(group[0]['message'])}")
+            if group[0].get("hint"):
+                lines.append(f"      hint: {_sanitize(group[0]['hint'])}")
     output = document["submission"]["output"].strip()
     if output:
         shown = output.splitlines()

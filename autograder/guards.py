@@ -2,17 +2,40 @@
 
 Used by the worker around the import and every call. Inside the sandbox these are a courtesy that names
 the rule; the filesystem layer (Landlock) is what actually keeps `reference/` unreadable.
+
+A banned API is refused under every name torch gives it: the public name, its aliases (the same object
+elsewhere in torch: `torch._C._nn.scaled_dot_product_attention`, `torch.nn.modules.activation.
+MultiheadAttention`), and, through a torch function mode, the operators behind it (`torch.ops.aten.
+scaled_dot_product_attention`, `torch._scaled_dot_product_flash_attention_for_cpu`, ...). Code in the
+same process can always take such a guard apart (pop the mode, keep a reference found with gc): the ban
+names the rule for honest students; it is not a sandbox, and bypassing it buys four lines of torch.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
 import importlib.abc
+import re
 import sys
-from typing import Any, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from torch.overrides import TorchFunctionMode
 
 # Packages holding the right answers or the checks: a submission importing them would grade itself.
 BLOCKED_IMPORTS: Tuple[str, ...] = ("reference", "autograder")
+
+# The operators and internal functions behind a banned API (names matched after leading underscores), and
+# public functions that are the same computation under another name.
+OPERATOR_FAMILIES: Dict[str, str] = {
+    "torch.nn.functional.scaled_dot_product_attention":
+        r"(scaled_dot_product|flash_attention|efficient_attention|cudnn_attention|triton_scaled_dot_attention)",
+    "torch.nn.MultiheadAttention":
+        r"(native_multi_head_attention|triton_multi_head_attention|multi_head_attention_forward"
+        r"|transformer_encoder_layer_fwd)",
+}
+RELATED: Dict[str, Tuple[str, ...]] = {
+    "torch.nn.MultiheadAttention": ("torch.nn.functional.multi_head_attention_forward",),
+}
 
 
 class BannedAPIError(RuntimeError):
@@ -26,13 +49,18 @@ class _ImportBlocker(importlib.abc.MetaPathFinder):
         return None
 
 
-def _banned_stand_in(dotted: str) -> Any:
-    message = f"{dotted} is not allowed in this assignment: implement it yourself from the sections"
+def refusal(dotted: str, called_as: Optional[str] = None) -> str:
+    via = f" (called as {called_as})" if called_as and called_as != dotted else ""
+    return f"{dotted} is not allowed in this assignment{via}: implement it yourself from the sections"
+
+
+def _banned_stand_in(dotted: str, called_as: Optional[str] = None) -> Any:
+    message = refusal(dotted, called_as)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise BannedAPIError(message)
 
-    refuse.__qualname__ = refuse.__name__ = dotted.rsplit(".", 1)[-1]
+    refuse.__qualname__ = refuse.__name__ = (called_as or dotted).rsplit(".", 1)[-1]
     refuse.banned = dotted  # type: ignore[attr-defined]
     return refuse
 
@@ -58,24 +86,89 @@ def _blocked_loaded() -> Tuple[str, ...]:
     return _scan[1]
 
 
+# banned names -> [(banned name, name it is reached by, owner, attribute)]: every place in torch's modules
+# holding a banned object, found once per process (a scan of every module on every call costs milliseconds)
+_PLACES: Dict[Tuple[str, ...], List[Tuple[str, str, Any, str]]] = {}
+
+
+def _places(banned: Tuple[str, ...]) -> List[Tuple[str, str, Any, str]]:
+    if banned in _PLACES:
+        return _PLACES[banned]
+    targets: Dict[int, Tuple[str, Any]] = {}  # id(object) -> (banned name, object)
+    places: Dict[Tuple[int, str], Tuple[str, str, Any, str]] = {}
+    for dotted in banned:
+        for name in (dotted, *RELATED.get(dotted, ())):
+            try:
+                owner, attr = _resolve(name)
+                target = getattr(owner, attr)
+            except (ImportError, AttributeError):
+                continue  # an API this torch does not have cannot be called anyway
+            targets.setdefault(id(target), (dotted, target))
+            places[(id(owner), attr)] = (dotted, name, owner, attr)
+    for module_name, module in list(sys.modules.items()):
+        if module_name != "torch" and not module_name.startswith("torch."):
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            hit = targets.get(id(value))
+            if hit is not None and hit[1] is value:
+                places.setdefault((id(module), attr), (hit[0], f"{module_name}.{attr}", module, attr))
+    _PLACES[banned] = list(places.values())
+    return _PLACES[banned]
+
+
+class _OperatorBan(TorchFunctionMode):
+    """Refuses torch functions and aten operators whose names belong to a banned API's family."""
+
+    def __init__(self, banned: Sequence[str]) -> None:
+        super().__init__()
+        self.families = [(dotted, re.compile(r"_*" + OPERATOR_FAMILIES[dotted]))
+                         for dotted in banned if dotted in OPERATOR_FAMILIES]
+
+    @staticmethod
+    def _name(func: Any) -> Tuple[Optional[str], str]:
+        """(name to match, name to show) of a torch function or aten operator; (None, "") for others."""
+        qualified = getattr(func, "_qualified_op_name", None)  # torch.ops.aten.x
+        if qualified is None and hasattr(func, "_schema"):     # torch.ops.aten.x.default
+            qualified = func._schema.name
+        if isinstance(qualified, str):
+            namespace, _, name = qualified.rpartition("::")
+            return name, f"torch.ops.{namespace}.{name}"
+        module = str(getattr(func, "__module__", "") or "")
+        name = getattr(func, "__name__", None)
+        if module.startswith("torch") and isinstance(name, str):
+            return name, f"{module}.{name}"
+        return None, ""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name, shown = self._name(func)
+        if name is not None:
+            for dotted, family in self.families:
+                if family.match(name):
+                    raise BannedAPIError(refusal(dotted, shown))
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
 def guarded(banned: Sequence[str]) -> Iterator[None]:
-    """Within the block, each dotted name in `banned` raises BannedAPIError and BLOCKED_IMPORTS fail."""
+    """Within the block, each dotted name in `banned` raises BannedAPIError (under any of the names torch
+    gives it) and BLOCKED_IMPORTS fail."""
     saved: List[Tuple[Any, str, Any]] = []
-    for dotted in banned:
-        try:
-            owner, attr = _resolve(dotted)
-        except (ImportError, AttributeError):
-            continue  # an API this torch does not have cannot be called anyway
+    for dotted, called_as, owner, attr in _places(tuple(banned)):
         saved.append((owner, attr, getattr(owner, attr)))
-        setattr(owner, attr, _banned_stand_in(dotted))
+        setattr(owner, attr, _banned_stand_in(dotted, called_as))
     hidden = {name: sys.modules[name] for name in _blocked_loaded() if name in sys.modules}
     for name in hidden:
         del sys.modules[name]
     blocker = _ImportBlocker()
     sys.meta_path.insert(0, blocker)
+    mode = _OperatorBan(banned) if any(d in OPERATOR_FAMILIES for d in banned) else contextlib.nullcontext()
     try:
-        yield
+        with mode:
+            yield
     finally:
         if blocker in sys.meta_path:
             sys.meta_path.remove(blocker)

@@ -8,12 +8,25 @@ code in the grader). Values are encoded as specs:
     {"kind": "none"}                           None
     {"kind": "scalar", "value": 3}             a bool, int, float or str argument
     {"kind": "other", "type": "list", "desc": "a list of 6 floats"}   anything else, described only
+
+The student's code shares its process with the worker's end of the socket, so whatever the grader reads
+may be forged: `recv` bounds every frame in size and time, and refuses specs that do not decode (see
+`check_frame`); a malformed frame is a ProtocolError, never an exception of another kind in the grader.
+
+Requests (headers with an "op") are numbered by `send` ("seq"); the worker's reply names the request it
+answers ("reply_to") and `recv` on the requesting socket refuses any other frame, and a reply that lacks
+what its request asked for ("result", "grads", "args_after"). So a frame the student slipped into the
+stream, or a late reply to a request whose wait was cut short, can never be taken for the answer to
+another request: the stream is declared broken (ProtocolError) instead.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import struct
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -22,7 +35,14 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 _LEN = struct.Struct("!Q")
-MAX_FRAME = 1 << 31
+MAX_HEADER = 8 << 20   # bytes of JSON in one frame: specs, error messages, descriptions
+MAX_BLOB = 256 << 20   # bytes of tensor data in one frame (the largest graded input is a few MiB)
+MAX_FRAME = MAX_BLOB   # kept for callers of the old name
+MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
+MAX_DEPTH = 4          # nesting of tuple specs (the encoder nests one level)
+VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
+LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
+SCALARS = (bool, int, float, str)
 
 
 class ProtocolError(RuntimeError):
@@ -57,44 +77,124 @@ def describe(value: Any) -> str:
     return f"a {name}"
 
 
-class Encoder:
-    """Collects tensors into one safetensors blob while building JSON specs."""
+class FrameTooLarge(ValueError):
+    """The values to send exceed MAX_BLOB: raised by the sender, before anything is sent."""
 
-    def __init__(self) -> None:
+
+class Encoder:
+    """Collects tensors into one safetensors blob while building JSON specs.
+
+    Exact types only (`type(v) is ...`): a subclass of int, str or tuple could lie to isinstance through
+    `__class__` or run code when serialized; such values are described, not sent.
+    """
+
+    def __init__(self, max_bytes: int = MAX_BLOB) -> None:
         self.tensors: Dict[str, torch.Tensor] = {}
+        self.max_bytes, self.size = max_bytes, 0
 
     def add(self, value: Any, *, top: bool = True) -> Dict[str, Any]:
         if type(value) is torch.Tensor:
             key = f"t{len(self.tensors)}"
+            nbytes = value.numel() * value.element_size()
+            if self.size + nbytes > self.max_bytes:
+                raise FrameTooLarge(f"the values add up to more than {self.max_bytes >> 20} MiB of tensor data "
+                                    f"(this one is a tensor of shape {list(value.shape)})")
+            self.size += nbytes
             # clone: safetensors refuses shared storage and needs contiguous, CPU, non-grad data
             self.tensors[key] = value.detach().to("cpu").contiguous().clone()
             return {"kind": "tensor", "key": key}
         if value is None:
             return {"kind": "none"}
-        if isinstance(value, (bool, int, float, str)) and not isinstance(value, torch.Tensor):
+        if type(value) in SCALARS and not (type(value) is str and len(value) > MAX_TEXT):
             return {"kind": "scalar", "value": value}
         if type(value) is tuple and top:
             return {"kind": "tuple", "items": [self.add(v, top=False) for v in value]}
-        return {"kind": "other", "type": type(value).__name__, "desc": describe(value)}
+        return {"kind": "other", "type": type(value).__name__[:100], "desc": _clip(describe(value))}
 
     def blob(self) -> bytes:
         return st_save(self.tensors) if self.tensors else b""
 
 
-def decode(spec: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Any:
-    """Rebuild a value from its spec; tensors come back as plain torch.Tensor."""
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def decode(spec: Dict[str, Any], tensors: Dict[str, torch.Tensor], depth: int = 0) -> Any:
+    """Rebuild a value from its spec; tensors come back as plain torch.Tensor. ProtocolError on a bad spec."""
+    if not isinstance(spec, dict) or depth > MAX_DEPTH:
+        raise ProtocolError("malformed value spec")
     kind = spec.get("kind")
     if kind == "tensor":
-        return tensors[spec["key"]]
+        key = spec.get("key")
+        if not isinstance(key, str) or key not in tensors:
+            raise ProtocolError(f"value spec names a tensor that was not sent ({str(key)[:40]!r})")
+        return tensors[key]
     if kind == "tuple":
-        return tuple(decode(item, tensors) for item in spec["items"])
+        items = spec.get("items")
+        if not isinstance(items, list):
+            raise ProtocolError("malformed tuple spec")
+        return tuple(decode(item, tensors, depth + 1) for item in items)
     if kind == "none":
         return None
     if kind == "scalar":
-        return spec["value"]
+        value = spec.get("value")
+        if type(value) not in SCALARS:
+            raise ProtocolError("malformed scalar spec")
+        return _clip(value) if isinstance(value, str) else value
     if kind == "other":
-        return Foreign(str(spec.get("type", "?")), str(spec.get("desc", "?")))
-    raise ProtocolError(f"unknown value kind {kind!r}")
+        return Foreign(_clip(str(spec.get("type", "?")), 100), _clip(str(spec.get("desc", "?")), 300))
+    raise ProtocolError(f"unknown value kind {str(kind)[:40]!r}")
+
+
+class ErrorInfo(dict):
+    """An error object from the other side ({"kind", "type", "message", "detail"} and, for an exception the
+    student's code raised, its own "text"); str() is its message."""
+
+    def __str__(self) -> str:
+        return str(self.get("message", ""))
+
+
+ERROR_KINDS = ("missing", "raised", "banned", "load", "protocol")  # what a worker may report
+
+
+def _error(raw: Any) -> ErrorInfo:
+    """A well-formed ErrorInfo from whatever the frame carried: strings clipped, unknown kinds 'raised'."""
+    fields = raw if isinstance(raw, dict) else {"kind": "protocol", "type": "Error", "message": raw}
+    kind = fields.get("kind")
+    error = ErrorInfo(kind=kind if kind in ERROR_KINDS else "raised",
+                      type=_clip(str(fields.get("type", "Error")), 100),
+                      message=_clip(str(fields.get("message", "failed"))),
+                      detail=_clip(str(fields.get("detail", "")), 2 * MAX_TEXT))
+    if "text" in fields:
+        error["text"] = _clip(str(fields["text"]))
+    return error
+
+
+def check_frame(header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+    """Refuse (ProtocolError) a frame whose value specs do not decode; normalize its error object.
+
+    After this, decode() of any VALUE_FIELDS entry cannot fail, and header["error"] (when present) is an
+    ErrorInfo whose strings are clipped to MAX_TEXT.
+    """
+    for name in VALUE_FIELDS:
+        if name not in header:
+            continue
+        value = header[name]
+        if name in LIST_FIELDS:
+            if not isinstance(value, list):
+                raise ProtocolError(f"{name} is not a list")
+            decode_values(value, tensors)
+        else:
+            decode(value, tensors)
+    for name in ("functions", "layers"):  # the worker's hello and load headers: lists of names
+        if name in header and not (isinstance(header[name], list)
+                                   and all(isinstance(v, str) and len(v) <= 100 for v in header[name])):
+            raise ProtocolError(f"{name} is not a list of names")
+    if "ok" in header:
+        header["ok"] = header["ok"] is True
+    if "error" in header:
+        header["error"] = _error(header["error"])
+    return header
 
 
 def pack(header: Dict[str, Any], blob: bytes = b"") -> bytes:
@@ -106,14 +206,23 @@ def unpack_blob(blob: bytes) -> Dict[str, torch.Tensor]:
     if not blob:
         return {}
     try:
-        return st_load(blob)
+        tensors = st_load(blob)
     except Exception as exc:  # a malformed blob is the sender's fault, never ours to crash on
         raise ProtocolError(f"malformed tensor data: {exc}") from exc
+    if not all(type(t) is torch.Tensor for t in tensors.values()):
+        raise ProtocolError("malformed tensor data")
+    return tensors
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _recv_exact(sock: socket.socket, size: int, deadline: Optional[float]) -> bytes:
+    """size bytes; with a deadline (time.monotonic()), socket.timeout once it passes, however the bytes trickle."""
     chunks: List[bytes] = []
     while size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("timed out")
+            sock.settimeout(left)
         chunk = sock.recv(min(size, 1 << 20))
         if not chunk:
             raise ProtocolError("connection closed")
@@ -122,25 +231,70 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
+_SEQ = itertools.count(1)
+# socket -> what its last request needs in the reply: {"seq", "op", "echo"}
+_PENDING: "weakref.WeakKeyDictionary[socket.socket, Dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
 def send(sock: socket.socket, header: Dict[str, Any], blob: bytes = b"") -> None:
+    """Send one frame. A request (a header with "op", but "close") is numbered, and the next recv on this
+    socket accepts only the reply to it."""
+    if "op" in header and header.get("op") != "close":
+        header = dict(header, seq=next(_SEQ))
+        _PENDING[sock] = {"seq": header["seq"], "op": header["op"], "echo": bool(header.get("echo"))}
+    else:
+        _PENDING.pop(sock, None)
     sock.sendall(pack(header, blob))
 
 
-def recv(sock: socket.socket) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
-    """Read one frame: (header, tensors). Raises ProtocolError on a bad or closed stream."""
-    (head_len,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
-    if head_len > MAX_FRAME:
-        raise ProtocolError("header too large")
+def reply_to(request: Dict[str, Any], reply: Dict[str, Any]) -> Dict[str, Any]:
+    """The reply header for `request` (the worker's side of the numbering)."""
+    return dict(reply, reply_to=request.get("seq"))
+
+
+def _check_reply(header: Dict[str, Any], request: Dict[str, Any]) -> None:
+    if header.get("reply_to") != request["seq"]:
+        raise ProtocolError("a frame that does not answer the request (slipped into the stream, or late)")
+    if header.get("ok") is True:
+        needed = ["result"] + (["grads"] if request["op"] == "vjp" else []) + (["args_after"] if request["echo"] else [])
+        missing = [name for name in needed if name not in header]
+        if missing:
+            raise ProtocolError(f"a reply without {', '.join(missing)}")
+
+
+def recv(sock: socket.socket, *, max_header: int = MAX_HEADER,
+         max_blob: int = MAX_BLOB) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """Read one frame: (header, tensors). Raises ProtocolError on a bad, oversized or closed stream.
+
+    The socket's timeout (if any) bounds the whole frame, not each read: a peer that sends one byte at
+    a time cannot hold the caller longer (socket.timeout, as for a silent peer). The timeout is restored.
+    """
+    timeout = sock.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    request = _PENDING.pop(sock, None)  # popped first: a wait cut short leaves nothing to match later
     try:
-        header = json.loads(_recv_exact(sock, head_len))
-    except ValueError as exc:
-        raise ProtocolError(f"malformed header: {exc}") from exc
-    if not isinstance(header, dict):
-        raise ProtocolError("header is not an object")
-    (blob_len,) = _LEN.unpack(_recv_exact(sock, _LEN.size))
-    if blob_len > MAX_FRAME:
-        raise ProtocolError("tensor data too large")
-    return header, unpack_blob(_recv_exact(sock, blob_len))
+        (head_len,) = _LEN.unpack(_recv_exact(sock, _LEN.size, deadline))
+        if head_len > max_header:
+            raise ProtocolError(f"header too large ({head_len} bytes)")
+        try:
+            header = json.loads(_recv_exact(sock, head_len, deadline))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise ProtocolError(f"malformed header: {str(exc)[:200]}") from None
+        if not isinstance(header, dict):
+            raise ProtocolError("header is not an object")
+        (blob_len,) = _LEN.unpack(_recv_exact(sock, _LEN.size, deadline))
+        if blob_len > max_blob:
+            raise ProtocolError(f"tensor data too large ({blob_len} bytes)")
+        tensors = unpack_blob(_recv_exact(sock, blob_len, deadline))
+    finally:
+        if deadline is not None:
+            try:
+                sock.settimeout(timeout)
+            except OSError:  # closed meanwhile
+                pass
+    if request is not None:
+        _check_reply(header, request)
+    return check_frame(header, tensors), tensors
 
 
 def encode_values(values: Any) -> Tuple[Any, bytes]:

@@ -3,12 +3,17 @@
 `Submission` runs the student's file in a worker process (default) or in-process (`--no-sandbox`, for
 breakpoints); both backends speak the same wire format (`autograder.protocol`), so only plain tensors
 ever come back. Errors in student code become `SubmissionError`s with a student-facing message.
+
+A worker comes from the fork-server when one runs for this grading process (`autograder.forkserver`,
+started by batch grading: milliseconds a worker), else from a fresh interpreter (`python -m
+autograder.worker`, ~0.7 s: cheaper than starting a fork-server for one submission).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,23 +23,29 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import torch
 
-from autograder import protocol
+from autograder import forkserver, protocol
 from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
+from autograder.feedback import Diagnosable
 from autograder.worker import COMPOSED, Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
 
-class SubmissionError(Exception):
-    """Student code could not give an answer: missing, raised, banned API, hung, crashed, unloadable."""
+class SubmissionError(Diagnosable, Exception):
+    """Student code could not give an answer: missing, raised, banned API, hung, crashed, unloadable.
 
-    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+    For kind "raised", `raised` is (exception type name, its message) as the student's code raised it: a
+    classic mistake can raise too (Q @ K on non-square K), and the diagnosis matches the error itself.
+    """
+
+    def __init__(self, kind: str, message: str, detail: str = "",
+                 raised: Optional[Tuple[str, str]] = None) -> None:
         super().__init__(message)
-        self.kind, self.message, self.detail = kind, message, detail
+        self.kind, self.message, self.detail, self.raised = kind, message, detail, raised
 
 
 def answer_paths() -> Tuple[str, ...]:
@@ -96,11 +107,58 @@ class _OutputDrain:
         return out + (f"\n... ({self.dropped} more bytes of output dropped)" if self.dropped else "")
 
 
+class _Process(Protocol):
+    def stop(self) -> Optional[int]:
+        """Kill the worker and everything it started; its exit code if it had ended by itself, else None."""
+
+
+class _SpawnedProcess:
+    """A worker in a fresh interpreter; it leads its own process group."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    def stop(self) -> Optional[int]:
+        code = self.proc.poll()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        return code
+
+
+def _spawn(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
+    """Start `python -m autograder.worker`: (our end of its socket, the process, its stdout+stderr)."""
+    ours, theirs = socket.socketpair()
+    with theirs:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", "--fd", str(theirs.fileno()), "--submission", str(path),
+             "--policy", json.dumps(settings)],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=settings["workdir"], env=forkserver.clean_environment(),
+            start_new_session=True)
+    assert proc.stdout is not None
+    return ours, _SpawnedProcess(proc), proc.stdout
+
+
+def launch(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
+    """A worker for `path` from this process's fork-server, or a spawned one when none runs (or it failed)."""
+    server = forkserver.connection()
+    if server is not None:
+        try:
+            return server.launch(path, settings)
+        except forkserver.ForkServerError:
+            pass  # the fork-server is gone: a fresh interpreter still grades correctly, only slower
+    return _spawn(path, settings)
+
+
 @dataclass
 class _Worker:
-    proc: subprocess.Popen
+    process: _Process
     sock: socket.socket
     drain: _OutputDrain
+    workdir: str
     layers: List[str] = field(default_factory=list)
 
 
@@ -137,18 +195,11 @@ class Submission:
             self._runner = Runner(self.path, self.banned)
             self._loaded(self._runner.load())
             return
-        parent, child = socket.socketpair()
         workdir = tempfile.mkdtemp(prefix="autograder-work-")
-        policy = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits, "hidden": list(self.hidden)}
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "HOME")}
-        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", "--fd", str(child.fileno()), "--submission", str(self.path),
-             "--policy", json.dumps(policy)],
-            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=workdir, env=env, start_new_session=True)
-        child.close()
-        self._worker = _Worker(proc, parent, _OutputDrain(proc.stdout, self.output_limit))
+        settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
+                    "hidden": list(self.hidden)}
+        parent, process, output = launch(self.path, settings)
+        self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
@@ -177,13 +228,9 @@ class Submission:
         if worker is None:
             return ""
         worker.sock.close()
-        code = worker.proc.poll()
-        try:
-            os.killpg(worker.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        worker.proc.wait()
+        code = worker.process.stop()
         self._outputs.append(worker.drain.text())
+        shutil.rmtree(worker.workdir, ignore_errors=True)
         if code is None or code == 0:
             return ""
         if code < 0:
@@ -267,8 +314,9 @@ class Submission:
     def _check(fn: str, reply: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
         if not reply.get("ok"):
             err = reply.get("error", {})
+            raised = (str(err["type"]), str(err["text"])) if "text" in err else None
             raise SubmissionError(str(err.get("kind", "raised")), str(err.get("message", "failed")),
-                                  str(err.get("detail", "")))
+                                  str(err.get("detail", "")), raised)
         return reply, tensors
 
     def call(self, name: str, *args: Any) -> Any:

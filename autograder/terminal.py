@@ -1,15 +1,32 @@
 """The terminal view of a report: points per section, then what to fix, then what the code printed."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
 OUTPUT_LINES = 20
 
+# Terminal control: C0 (but tab), DEL, C1 (ESC [ ... moves the cursor, ESC ] sets titles and links), and
+# the bidirectional overrides that display text in another order than it is written.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _neutral_line(line: str) -> str:
+    """One line that a CI runner will not execute and a terminal will not obey.
+
+    GitHub's runner takes a line as a workflow command when, after leading whitespace is trimmed
+    (TrimStart), it starts with '::' (::error::, ::add-mask::, ::stop-commands::, ::set-output), and takes
+    the legacy '##[command]' form anywhere in a line: a visible mark goes before such a line, and '##['
+    is broken up."""
+    line = _CONTROL.sub("?", line).replace("##[", "# #[")
+    return "| " + line if line.lstrip().startswith("::") else line
+
 
 def _sanitize(text: str) -> str:
-    """Student text must not speak to CI: a line starting with '::' would be a GitHub workflow command."""
-    return "\n".join(("  " + line) if line.lstrip().startswith("::") else line for line in text.splitlines())
+    """Student text must not speak to CI or to the terminal (see _neutral_line); splitlines also splits at
+    carriage returns, which would let a line overwrite the one before it."""
+    return "\n".join(_neutral_line(line) for line in str(text).splitlines())
 
 
 def _grouped(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
@@ -20,7 +37,7 @@ def _grouped(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
 
 
 def render(document: Dict[str, Any], report_path: Path) -> str:
-    lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} ==="]
+    lines: List[str] = ["", f"=== attention-autograder: {_sanitize(document['submission']['name'])} ==="]
     if document["submission"]["load_error"]:
         lines.append(f"Could not load the submission: {_sanitize(document['submission']['load_error'])}")
     lines.append(f"{'section':<14}{'points':>12}{'checks':>10}")
@@ -48,4 +65,5 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
     for art in document.get("artifacts", []):
         lines.append(f"picture: {art['path']}")
     lines.append(f"report: {report_path}")
-    return "\n".join(lines) + "\n"
+    # every line once more: student text reaches some lines unescaped (file names, messages of checks)
+    return _sanitize("\n".join(lines)) + "\n"

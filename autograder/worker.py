@@ -11,11 +11,10 @@ import importlib.util
 import json
 import os
 import socket
-import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import torch
 
@@ -25,31 +24,47 @@ from autograder.guards import BannedAPIError, guarded
 
 COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
 MODULE_NAME = "submission"
+WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
 
 
-def _student_frames(exc: BaseException, path: str) -> str:
-    """The traceback lines that point into the student's file, most recent last."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
-    return "".join(traceback.format_list(frames[-3:]))
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _student_frames(exc: BaseException, path: str) -> List[traceback.FrameSummary]:
+    """The traceback entries that point into the student's file, most recent last (at most 3)."""
+    return [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path][-3:]
+
+
+def _text_of(exc: BaseException) -> str:
+    """str(exc), which runs the student's __str__: it may raise, or return something that is not a str."""
+    try:
+        text = str(exc)
+        return text if type(text) is str else "<not a str>"
+    except BaseException:  # noqa: BLE001 - SystemExit from a hostile __str__ too: this is our error path
+        return f"<{type(exc).__name__} object whose message cannot be shown>"
 
 
 def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
+    """The reply for an exception of the student's code. Must not raise itself: it runs on the way out of
+    a failed call, and whatever it calls (str(exc), the traceback's source lines) is the student's."""
     kind = "banned" if isinstance(exc, BannedAPIError) else "raised"
-    frames = _student_frames(exc, path)
-    where = ""
-    if frames:
-        last = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path][-1]
-        where = f" at line {last.lineno} ({(last.line or '').strip()})"
-    text = str(exc)
-    if len(text) > 500:
-        text = text[:500] + "..."
+    name = _clip(type(exc).__name__, 100)
+    try:
+        frames = _student_frames(exc, path)
+        detail = _clip("".join(traceback.format_list(frames)), 4000)
+    except BaseException:  # noqa: BLE001 - a traceback the student tampered with
+        frames, detail = [], ""
+    where = f" at line {frames[-1].lineno} ({_clip((frames[-1].line or '').strip(), 200)})" if frames else ""
+    text = _clip(_text_of(exc), 500)
     return {
         "ok": False,
         "error": {
             "kind": kind,
-            "type": type(exc).__name__,
-            "message": f"{fn} raised {type(exc).__name__}: {text}{where}",
-            "detail": frames,
+            "type": name,
+            "message": f"{fn} raised {name}: {text}{where}",
+            "text": text,
+            "detail": detail,
         },
     }
 
@@ -64,16 +79,21 @@ class Runner:
 
     # -- loading -------------------------------------------------------------------------------
     def load(self) -> Dict[str, Any]:
-        """Import the student's file; the header lists the contract functions it defines."""
+        """Import the student's file; the header lists the contract functions it defines.
+
+        The file is compiled from its source, never from a __pycache__ next to it (which could hold other
+        code than the source that was checked and hashed). Its folder is not put on sys.path: a submission
+        is one file, and the sandbox grants that file only, not its folder (classmates' files, solutions).
+        """
         spec = importlib.util.spec_from_file_location(MODULE_NAME, self.path)
         if spec is None or spec.loader is None:
             return {"ok": False, "error": {"kind": "load", "type": "ImportError",
                                            "message": f"cannot import {self.path.name}", "detail": ""}}
         module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(self.path.parent))
         try:
             with guarded(self.banned):
-                spec.loader.exec_module(module)
+                code = compile(self.path.read_bytes(), str(self.path), "exec", dont_inherit=True)
+                exec(code, module.__dict__)  # noqa: S102 - running the student's module is the point
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the student's import failed
             header = error_header(exc, str(self.path), f"importing {self.path.name}")
             header["error"]["kind"] = "load"
@@ -136,10 +156,13 @@ class Runner:
     @staticmethod
     def _vjp(fn: Callable[..., Any], args: List[Any], wrt: Sequence[int], cotangent_specs: Sequence[Any],
              tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
-        """Run fn with grad on args[wrt] and pull the cotangents back; a missing gradient comes back None."""
+        """Run fn with grad on args[wrt] and pull the cotangents back; a missing gradient comes back None.
+
+        Grad mode is switched on: in-process (--no-sandbox) this runs inside autograd's backward, where it is off."""
         for i in wrt:
             args[i] = args[i].detach().requires_grad_(True)
-        result = fn(*args)
+        with torch.enable_grad():
+            result = fn(*args)
         outputs = result if isinstance(result, tuple) else (result,)
         cotangents = protocol.decode_values(list(cotangent_specs), tensors)
         pairs = [(o, c) for o, c in zip(outputs, cotangents)
@@ -159,12 +182,16 @@ def serve(sock: socket.socket, runner: Runner) -> None:
     while True:
         try:
             header, tensors = protocol.recv(sock)
-        except protocol.ProtocolError:
+        except (protocol.ProtocolError, OSError):
             return
         if header.get("op") == "close":
             return
-        reply, blob = runner.handle(header, tensors)
-        protocol.send(sock, reply, blob)
+        try:
+            reply, blob = runner.handle(header, tensors)
+        except Exception as exc:  # noqa: BLE001 - ours (or a tampered worker): answer, do not die silently
+            reply, blob = {"ok": False, "error": {"kind": "protocol", "type": type(exc).__name__, "detail": "",
+                                                  "message": f"the worker could not answer: {exc}"[:500]}}, b""
+        protocol.send(sock, protocol.reply_to(header, reply), blob)
 
 
 def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
@@ -173,9 +200,29 @@ def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
         return []
     from autograder import sandbox
 
-    policy = sandbox.Policy(**settings.get("limits", {}), readable=(str(runner.path.parent),),
-                            hidden=tuple(settings.get("hidden", ())), workdir=settings.get("workdir"))
+    # the submission file only, never its folder: in a batch that folder holds every classmate's file;
+    # what it writes goes to a private tmpfs over the workdir (WORKDIR_MB), not to the grader's disk
+    limits = {"workdir_mb": WORKDIR_MB, **settings.get("limits", {})}
+    policy = sandbox.Policy(**limits, readable=(str(runner.path),), hidden=tuple(settings.get("hidden", ())),
+                            workdir=settings.get("workdir"))
     return sandbox.harden(policy, keep_fds=(fd, 1, 2))
+
+
+def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
+    """Be the worker for `submission` on the socket `fd`: harden, load, serve, exit. Shared by the spawned
+    worker (`main`) and the fork-server's children (`autograder.forkserver`); stdout and stderr are the
+    grader's output pipe by then."""
+    torch.set_num_threads(1)
+    sock = socket.socket(fileno=fd)
+    runner = Runner(Path(submission), settings.get("banned", ()))
+    try:
+        layers = _harden(settings, runner, fd)
+    except Exception as exc:  # our failure, not the student's: the grader reports it as internal
+        protocol.send(sock, {"ok": False, "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
+        os._exit(70)
+    protocol.send(sock, {"ok": True, "layers": layers})
+    serve(sock, runner)
+    os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -184,18 +231,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--submission", required=True)
     parser.add_argument("--policy", default="{}")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    sock = socket.socket(fileno=args.fd)
-    settings = json.loads(args.policy)
-    runner = Runner(Path(args.submission), settings.get("banned", ()))
-    try:
-        layers = _harden(settings, runner, args.fd)
-    except Exception as exc:  # our failure, not the student's: the grader reports it as internal
-        protocol.send(sock, {"ok": False, "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
-        os._exit(70)
-    protocol.send(sock, {"ok": True, "layers": layers})
-    serve(sock, runner)
-    os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes
+    run(args.fd, args.submission, json.loads(args.policy))
 
 
 if __name__ == "__main__":

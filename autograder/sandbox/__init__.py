@@ -31,6 +31,7 @@ class Policy:
     readable: tuple[str, ...] = () # extra paths the child may read (the submission's folder, ...)
     hidden: tuple[str, ...] = ()   # paths that must stay unreadable even if under a readable root
     workdir: str | None = None     # a fresh empty folder; becomes the cwd and the only writable place
+    workdir_mb: int | None = None  # a private tmpfs of this size over the workdir (None: the folder itself)
     seccomp: bool = True           # False only to let a test fork (kill_tree's) or to debug
 
 
@@ -43,7 +44,8 @@ def prepare() -> dict[str, bool]:
 
 def available_layers() -> dict[str, bool]:
     """Which layers harden() can apply on this machine, probed without applying any to this process
-    (the namespace probe forks a short-lived child once)."""
+    (the namespace probe forks a short-lived child once). "tmpfs-workdir" is left out: it is a choice of
+    the policy (workdir_mb), possible wherever "netns" is."""
     linux = _linux.IS_LINUX
     landlock_layers = landlock.layers(landlock.abi()) if linux else []
     return {
@@ -107,6 +109,10 @@ def _steps(policy: Policy, keep_fds: Sequence[int]) -> list[tuple[list[str], Cal
         steps.append((["workdir"], functools.partial(os.chdir, workdir)))
     steps += [
         (["ipcns"] if policy.network else ["ipcns", "netns"], functools.partial(namespaces.enter, policy.network)),
+    ]
+    if workdir is not None and policy.workdir_mb is not None:
+        steps.append((["tmpfs-workdir"], functools.partial(namespaces.private_tmpfs, workdir, policy.workdir_mb)))
+    steps += [
         (["rlimits"], functools.partial(limits.apply, policy.memory_mb, policy.cpu_seconds, policy.max_processes,
                                         policy.max_file_mb, policy.max_open_files)),
         (["no-caps"], process.drop_capabilities),
@@ -119,11 +125,51 @@ def _steps(policy: Policy, keep_fds: Sequence[int]) -> list[tuple[list[str], Cal
 
 
 def _python_paths() -> tuple[str, ...]:
-    """The Python installation: prefixes, the standard library and every sys.path entry ('' means the cwd,
-    which is the workdir by the time anything is imported)."""
+    """What the interpreter may read: the Python installation (prefixes, standard library, site-packages on
+    sys.path) and, from anywhere else, only the packages this process has already imported.
+
+    A sys.path entry outside the installation is never granted whole: '' is the cwd (the grader's, when a
+    fork-server forks from a course repository), and PYTHONPATH=. or an old-style editable install puts a
+    source checkout there, with its .git (every version of the answers), solutions and other submissions.
+    """
     stdlib = os.path.dirname(os.__file__)
-    return (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, stdlib,
-            *(entry for entry in sys.path if entry))
+    roots = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                                            stdlib)]
+    roots += [os.path.realpath(p) for p in _site_dirs() if p and os.path.realpath(p) in _real_sys_path()]
+    return (*dict.fromkeys(roots), *_imported_elsewhere(roots))
+
+
+def _real_sys_path() -> set[str]:
+    return {os.path.realpath(entry) for entry in sys.path if entry}
+
+
+def _site_dirs() -> list[str]:
+    import site
+
+    dirs = list(getattr(site, "getsitepackages", lambda: [])())
+    user = getattr(site, "getusersitepackages", lambda: None)()
+    return dirs + ([user] if isinstance(user, str) else [])
+
+
+def _imported_elsewhere(roots: Sequence[str]) -> list[str]:
+    """Folders of the top-level packages (or files of top-level modules) already imported from outside roots."""
+    def within(path: str) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+    found: dict[str, None] = {}
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)  # torch.ops has a relative one: not a file to grant
+        if not isinstance(where, str) or not os.path.isabs(where) or within(os.path.realpath(where)):
+            continue
+        top = sys.modules.get(name.split(".")[0], module)
+        package_dirs = getattr(top, "__path__", None)
+        if package_dirs is not None and name != "__main__":
+            for folder in list(package_dirs):
+                if isinstance(folder, str) and os.path.isdir(folder) and not within(os.path.realpath(folder)):
+                    found[os.path.realpath(folder)] = None
+        else:
+            found[os.path.realpath(where)] = None
+    return list(found)
 
 
 def _check_single_threaded() -> None:

@@ -19,9 +19,14 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # unshare flags (linux/sched.h)
+CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+
+# mount flags (linux/mount.h)
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 
 
 def _check(result: int) -> int:
@@ -50,6 +55,14 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
 def unshare(flags: int) -> None:
     """unshare(2) (os.unshare exists only from Python 3.12)."""
     _check(_libc_or_raise().unshare(flags))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2); raises OSError on failure."""
+    def c(text: str | None) -> bytes | None:
+        return None if text is None else os.fsencode(text)
+
+    _check(_libc_or_raise().mount(c(source), c(target), c(fstype), ctypes.c_ulong(flags), c(data)))
 
 
 def syscall(number: int, *args: object) -> int:

@@ -23,6 +23,21 @@ def enter(network: bool) -> None:
         _map_ids(uid, gid)
 
 
+def private_tmpfs(path: str, size_mb: int) -> None:
+    """Mount a fresh tmpfs of size_mb MiB over the folder path, visible to this process only, and make it the
+    cwd: what the worker writes there is bounded in size (RLIMIT_FSIZE bounds one file, not how many),
+    invisible to every other process, and gone when the worker ends.
+
+    Needs CAP_SYS_ADMIN in the current user namespace: root, or after enter() fell back to a user namespace.
+    Must come before Landlock, whose rule for the folder must name the tmpfs, not the folder under it.
+    """
+    _linux.unshare(_linux.CLONE_NEWNS)
+    _linux.mount(None, "/", None, _linux.MS_REC | _linux.MS_PRIVATE)  # nothing propagates back to the host
+    _linux.mount("tmpfs", path, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC,
+                 f"size={int(size_mb)}m,mode=0700")
+    os.chdir(path)
+
+
 def _map_ids(uid: int, gid: int) -> None:
     with open("/proc/self/setgroups", "w") as setgroups:  # must be denied before an unprivileged gid_map
         setgroups.write("deny")

@@ -12,8 +12,10 @@ KEPT_VARIABLES = ("PATH", "LANG")
 
 
 def new_session() -> None:
-    """Leave the supervisor's session and process group, so that the worker's group can be killed as one."""
-    os.setsid()
+    """Leave the supervisor's session and process group, so that the worker's group can be killed as one.
+    A worker started with start_new_session=True leads its session already (setsid would fail with EPERM)."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
 
 
 def die_with_parent() -> None:

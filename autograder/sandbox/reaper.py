@@ -27,19 +27,20 @@ class _Proc(NamedTuple):
     zombie: bool
 
 
+def _process(pid: int | str) -> _Proc | None:
+    """pid's parent, session and zombie state from /proc; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is proc(5)'s field 3: state, ppid, pgrp, session
+    return _Proc(ppid=int(fields[1]), sid=int(fields[3]), zombie=fields[0] == b"Z")
+
+
 def _processes() -> dict[int, _Proc]:
-    procs = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        # fields[0] is proc(5)'s field 3: state, ppid, pgrp, session
-        procs[int(entry)] = _Proc(ppid=int(fields[1]), sid=int(fields[3]), zombie=fields[0] == b"Z")
-    return procs
+    procs = {int(entry): _process(entry) for entry in os.listdir("/proc") if entry.isdigit()}
+    return {pid: proc for pid, proc in procs.items() if proc is not None}
 
 
 def _tree(pid: int, procs: dict[int, _Proc], netns: int | None) -> set[int]:
@@ -83,7 +84,7 @@ def kill_tree(pid: int) -> None:
         for p in fresh:
             _kill(p)
         killed |= fresh
-    _reap(killed - {pid}, deadline)
+    _reap(killed - {pid}, killed | {pid}, deadline)
 
 
 def _kill(pid: int) -> None:
@@ -100,17 +101,24 @@ def _kill_group(pid: int) -> None:
         _kill(pid)
 
 
-def _reap(pids: set[int], deadline: float) -> None:
-    """Reap those of pids that are our children, waiting for them to die until deadline."""
+def _reap(pids: set[int], killed: set[int], deadline: float) -> None:
+    """Reap those of pids that are, or become, our children, waiting for them to die until deadline.
+
+    A killed process whose parent was killed too is that parent's zombie first and ours (the subreaper's)
+    only once the parent has died: it is waited for until then, not given up at the first ChildProcessError.
+    """
     pending = set(pids)
     while pending:
         for p in list(pending):
             try:
-                if os.waitpid(p, os.WNOHANG)[0] == 0:
-                    continue
-            except ChildProcessError:  # not our child: its own parent reaps it
+                if os.waitpid(p, os.WNOHANG)[0] != 0:
+                    pending.discard(p)
+                continue
+            except ChildProcessError:
                 pass
-            pending.discard(p)
+            proc = _process(p)
+            if proc is None or proc.ppid not in killed:  # gone, or another process's to reap
+                pending.discard(p)
         if pending and time.monotonic() > deadline:
             return
         time.sleep(0.001)

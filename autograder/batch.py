@@ -1,0 +1,451 @@
+"""Batch grading for TAs: many submissions, each graded in its own process forked from a warm parent.
+
+    autograder batch SUBMISSIONS... --out DIR [--jobs N] [--force] [--model M] [--config F] [--scheduler ADDR]
+
+The parent imports torch, transformers and the checks, starts one fork-server for sandboxed workers and
+grades the reference implementation once (hypothesis, torch and the model are warm after that). Each
+submission is then graded by `grade()` in a child forked from that parent, which writes the report the
+single-file grader writes and exits. The unit of work, `grade_job`, runs behind a
+`concurrent.futures.Executor` (`autograder.executors`): locally `jobs` at a time, or on a Dask cluster.
+A child that runs past its wall-clock limit is killed with everything it started and a child that dies
+is replaced by an error report, so no submission stops the batch.
+
+DIR gets `<name>.json` per submission, `gradebook.csv`, `summary.json` and `scores.png`
+(`autograder.gradebook`), and `.batch/<name>.json`, which records what each report was graded with: a
+rerun skips submissions whose report has the same sha256, autograder version and config fingerprint
+(`--force` regrades everything; runs that timed out or crashed are always retried), and `.batch/<name>.log`
+(what the grading process wrote to stderr, when anything). Every file is written
+atomically and a job's record is removed before it is regraded and written after its report, so a batch
+killed at any moment leaves complete files only, and a rerun grades exactly what is missing.
+
+Needs Linux (fork, pidfd) where the grading runs: locally, or on the Dask workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import glob
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import Future, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Set, Tuple
+
+import reference.attention
+import torch
+from tqdm import tqdm
+
+from autograder import __version__, diagnosis, forkserver, gradebook  # noqa: F401 (diagnosis: see below)
+from autograder import report as report_mod
+from autograder.config import Config, load_config
+from autograder.contract import SECTIONS
+from autograder.executors import executor
+from autograder.grade import grade
+from autograder.sandbox import kill_tree
+from autograder.sandbox.process import die_with_parent
+from autograder.submission import sha256_of
+
+# Everything a forked grading child runs is imported above, before any fork: a child forked while another
+# thread of its parent was importing a module would wait forever on that module's import lock. (diagnosis
+# is otherwise imported lazily, by the first failing check: grading the reference never imports it.)
+
+OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
+STATE_DIR = ".batch"                           # under DIR: what each report was graded with
+RESERVED_NAMES = ("summary",)                  # report names that would overwrite a batch output
+
+
+class NoSubmissions(ValueError):
+    """The inputs matched no submission file."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every submission of one batch is graded with (picklable: it travels to Dask workers)."""
+
+    out: Path
+    config_file: Optional[Path]
+    model: Optional[str]
+    limit_s: float
+    fingerprint: str
+
+    @classmethod
+    def create(cls, out: Path, config_file: Optional[Path], model: Optional[str],
+               limit_s: Optional[float] = None) -> "Settings":
+        """Load the course config (ConfigError when it is bad) and derive the limit and the fingerprint."""
+        config = load_config(Path.cwd(), config_file)
+        model_name = model or str(config.model["name"])
+        blob = json.dumps({"config": config.data, "model": model_name, "autograder": __version__},
+                          sort_keys=True, default=str)
+        return cls(out=Path(out).absolute(), config_file=Path(config_file).absolute() if config_file else None,
+                   model=model, limit_s=float(limit_s if limit_s is not None else default_limit(config)),
+                   fingerprint=hashlib.sha256(blob.encode()).hexdigest())
+
+
+def default_limit(config: Config) -> float:
+    """Wall clock for grading one submission: importing it plus every check running to its own timeout."""
+    return config.timeout("import_s") + config.timeout("check_s") * len(config.data["points"])
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission of a batch, with the name its report gets in the output folder."""
+
+    path: Path
+    name: str
+    settings: Settings
+
+    @property
+    def report(self) -> Path:
+        """The submission's report, exactly what `autograder grade` writes."""
+        return self.settings.out / f"{self.name}.json"
+
+    @property
+    def state(self) -> Path:
+        """What the report was graded with: {"outcome", "seconds", "fingerprint"} (absent while grading)."""
+        return self.settings.out / STATE_DIR / f"{self.name}.json"
+
+    @property
+    def log(self) -> Path:
+        """The grading process's stderr (kept only when it is not empty)."""
+        return self.settings.out / STATE_DIR / f"{self.name}.log"
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+def collect(inputs: Sequence[str]) -> Tuple[List[Path], List[str]]:
+    """Files as given, `*.py` inside folders (not recursive), and glob matches; absolute, without repeats.
+    Returns (the files, the inputs that matched none)."""
+    found: Dict[Path, None] = {}
+    unmatched = []
+    for item in inputs:
+        matches = [Path(item)] if Path(item).exists() else [Path(m) for m in sorted(glob.glob(item))]
+        files = [f for path in matches for f in (sorted(path.glob("*.py")) if path.is_dir() else [path])]
+        if not files:
+            unmatched.append(item)
+        for file in files:
+            found.setdefault(file.absolute())
+    return list(found), unmatched
+
+
+def report_names(paths: Sequence[Path]) -> Dict[Path, str]:
+    """`alice.py` -> `alice`; files that share a name get their folder's name in front (`a-attention`), and
+    a hash of their path where that still clashes (also for names of the batch's own outputs)."""
+    stems = Counter(p.stem for p in paths)
+    names = {p: p.stem if stems[p.stem] == 1 else f"{p.parent.name}-{p.stem}" for p in paths}
+    counts = Counter(names.values())
+    return {p: f"{n}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
+            else n for p, n in names.items()}
+
+
+def is_current(job: Job) -> bool:
+    """Whether the job's report was graded to the end for this very file, autograder version and config."""
+    try:
+        state = json.loads(job.state.read_text())
+        document = json.loads(job.report.read_text())
+        sha256 = sha256_of(job.path)
+    except (OSError, ValueError):
+        return False
+    return (state.get("outcome") == "graded" and state.get("fingerprint") == job.settings.fingerprint
+            and document.get("submission", {}).get("sha256") == sha256
+            and document.get("environment", {}).get("autograder") == __version__)
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files of atomic writes that a killed batch left half-written (`.NAME.XXXXXXXX`
+    next to NAME; see `report.write`): only names that would replace one of our outputs."""
+    for folder in (out, out / STATE_DIR):
+        for tmp in folder.glob(".*.*"):
+            target = tmp.name[1:].rsplit(".", 1)[0]
+            if tmp.is_file() and Path(target).suffix in (".json", ".csv", ".png"):
+                tmp.unlink(missing_ok=True)
+
+
+# -- the warm parent -----------------------------------------------------------------------------
+
+_warm_lock = threading.Lock()
+_warmed: Dict[Tuple[Optional[Path], Optional[str]], Dict[str, Any]] = {}
+
+
+def warm(settings: Settings) -> Dict[str, Any]:
+    """Make this process a warm parent for `settings`: start the fork-server unless it runs, and grade the
+    reference implementation once, which imports and runs everything a grade needs (torch, hypothesis,
+    the checks, the model). Returns that warm-up report."""
+    key = (settings.config_file, settings.model)
+    with _warm_lock:
+        forkserver.start()  # again after run_batch's shutdown(): a second batch in one process
+        if key not in _warmed:
+            _warmed[key] = _grade_reference(settings)
+        return _warmed[key]
+
+
+def _grade_reference(settings: Settings) -> Dict[str, Any]:
+    """Grade a copy of reference/attention.py (a copy: the worker's sandbox hides the reference folder) with
+    one torch thread, like the grading children: it computes what they compute, and leaves no OpenMP pool
+    for the forks to inherit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-warmup-") as tmp:
+            copy = Path(tmp) / "reference_attention.py"
+            shutil.copyfile(reference.attention.__file__, copy)
+            return grade(copy, Path(tmp) / "report.json", model=settings.model, config_file=settings.config_file,
+                         echo=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
+    """What the reference implementation lost points on (this machine's problem, e.g. no model), or None."""
+    lost = [c for c in document["checks"] if c["status"] != "passed"]
+    if not lost:
+        return None
+    first = lost[0]["message"].splitlines()[0]
+    return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
+            f"machine: {', '.join(c['id'] for c in lost)} lost ({first})")
+
+
+# -- the unit of work ----------------------------------------------------------------------------
+
+def grade_job(job: Job) -> Dict[str, Any]:
+    """Grade one submission in a child forked from this (warm) process; always leaves a report and its
+    record (`job.state`) behind, the record last.
+
+    Returns {"name", "outcome" (one of OUTCOMES), "seconds"}. Runs wherever the executor puts it: a local
+    thread, or a Dask worker (which warms up on its first job).
+    """
+    warm_up = warm(job.settings)
+    job.state.parent.mkdir(parents=True, exist_ok=True)
+    job.state.unlink(missing_ok=True)  # from here until record(), the report counts as not graded
+    started = time.monotonic()
+    parent = os.getpid()
+    # Ctrl-C must stop the batch only: the child is born with SIGINT blocked and ignores it before unblocking
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pid = os.fork()
+    if pid == 0:
+        _child(job, parent, mask)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    outcome, message = _wait(pid, job.settings.limit_s)
+    seconds = round(time.monotonic() - started, 3)
+    with contextlib.suppress(FileNotFoundError):  # absent when the child died before opening it
+        if job.log.stat().st_size == 0:
+            job.log.unlink()
+    if outcome != "graded":
+        write_unfinished(job, message, seconds, like=warm_up)
+    return record(job, outcome, seconds)
+
+
+def record(job: Job, outcome: str, seconds: float) -> Dict[str, Any]:
+    """Write the job's record (after its report) and return the job's result."""
+    report_mod.write({"outcome": outcome, "seconds": seconds, "fingerprint": job.settings.fingerprint}, job.state)
+    return {"name": job.name, "outcome": outcome, "seconds": seconds}
+
+
+def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
+    """The forked grading process: its output goes to the job's log, its report where the job says."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the batch; running grades finish
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        die_with_parent()
+        if os.getppid() != parent:  # the batch died before the line above: nobody would stop us
+            os._exit(code)
+        torch.set_num_threads(1)  # before any torch op: the parent's OpenMP pool does not survive fork
+        # The inherited heap is never garbage: keep it out of every collection, or each one scans it (0.3 s a
+        # submission: hypothesis collects once per thread that first runs a test, and this is a new thread).
+        gc.freeze()
+        _output_to(job.log)
+        grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file, echo=False)
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever it was, the log says it and the parent reports it
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _output_to(log: Path) -> None:
+    """Point fds 1 and 2 at the log, with fresh file objects (another thread may hold the inherited ones' locks)."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False)
+
+
+def _wait(pid: int, limit_s: float) -> Tuple[str, str]:
+    """Wait for the grading child up to limit_s; kill its tree past that. Returns (outcome, message)."""
+    handle = os.pidfd_open(pid)
+    try:
+        finished, _, _ = select.select([handle], [], [], limit_s)
+    finally:
+        os.close(handle)
+    if not finished:
+        kill_tree(pid)
+        os.waitpid(pid, 0)
+        return "timeout", f"grading this submission did not finish within {limit_s:g} s"
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return "graded", ""
+    how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    return "crashed", f"grading this submission ended abnormally ({how}); the course staff has the log"
+
+
+def graded_check_ids(config: Config) -> List[str]:
+    """The ids of the checks a grade runs under `config`, by section (the plugin leaves the model section
+    out when it is disabled; within a section, a real report lists them in the order pytest collects)."""
+    sections = [s for s in SECTIONS if s != "model" or config.model["enabled"]]
+    ids = list(config.data["points"])
+    return [cid for section in sections for cid in ids if cid.split(".")[0] == section]
+
+
+def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict[str, Any]] = None) -> None:
+    """Write a valid report in which every check is an error with `message` (status not_gradable). Its
+    checks are those of the report `like` (the warm-up's, same config: same ids in the same order), else
+    `graded_check_ids`."""
+    config = load_config(Path.cwd(), job.settings.config_file)
+    ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config)
+    checks = [report_mod.public_check({
+        "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),
+        "message": message, "hint": None, "mistake": None, "duration_s": 0.0, "hidden": config.is_hidden(cid),
+    }) for cid in ids]
+    run = SimpleNamespace(config=config, sandbox=True, _submission=None,  # what report.environment reads
+                          model=job.settings.model or str(config.model["name"]))
+    document = {
+        "schema_version": report_mod.SCHEMA_VERSION,
+        "assignment": str(config.data["assignment"]),
+        "status": "not_gradable",
+        "score": 0.0,
+        "max_score": sum(c["max_score"] for c in checks),
+        "submission": {"path": str(job.path), "name": job.path.name,
+                       "sha256": sha256_of(job.path) if job.path.is_file() else None,
+                       "functions": [], "load_error": message, "output": ""},
+        "environment": report_mod.environment(run),
+        "checks": checks,
+        "sections": report_mod.sections(checks),
+        "feedback": [f"[load] {message}"],  # as report.build words a submission that cannot load
+        "metrics": {},
+        "artifacts": [],
+        "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - seconds)),
+                   "duration_s": seconds},
+    }
+    report_mod.validate(document)
+    report_mod.write(document, job.report)
+
+
+# -- the batch -----------------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    """What a batch did: the summary it wrote, and counts for the final line."""
+
+    summary: Dict[str, Any]
+    graded: int
+    skipped: int
+    seconds: float
+
+
+def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = False, model: Optional[str] = None,
+              config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
+              progress: bool = True) -> Result:
+    """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable
+    (and KeyboardInterrupt after the running grades have finished and been recorded)."""
+    paths, unmatched = collect(inputs)
+    if not paths:
+        raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
+    for item in unmatched:
+        print(f"autograder batch: warning: {item} matched no submission file", file=sys.stderr)
+    settings = Settings.create(Path(out), config_file, model, limit_s)
+    names = report_names(paths)
+    all_jobs = [Job(path, names[path], settings) for path in paths]
+    settings.out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(settings.out)
+    todo = [job for job in all_jobs if force or not is_current(job)]
+    started = time.monotonic()
+    warm_up_s = 0.0
+    if todo:
+        try:
+            warm_up_s = _run(todo, jobs, scheduler, progress)
+        finally:
+            forkserver.shutdown()
+    seconds = time.monotonic() - started
+    rows = [gradebook.Row(job.name, json.loads(job.report.read_text()), _outcome(job)) for job in all_jobs]
+    extra = {"batch": {"graded_now": len(todo), "skipped": len(all_jobs) - len(todo), "seconds": round(seconds, 2),
+                       "warm_up_s": round(warm_up_s, 2),
+                       "per_minute": round(len(todo) / seconds * 60, 1) if todo else None,
+                       "limit_s": settings.limit_s, "autograder": __version__, "fingerprint": settings.fingerprint}}
+    summary = gradebook.write_all(rows, settings.out, extra)
+    return Result(summary, len(todo), len(all_jobs) - len(todo), seconds)
+
+
+def _outcome(job: Job) -> str:
+    """How the job's report came about, from its record."""
+    return str(json.loads(job.state.read_text())["outcome"])
+
+
+def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: bool) -> float:
+    """Grade `todo` on the executor, with a progress bar (counts, outcomes, rate, time left) on a terminal.
+    Returns the seconds spent warming up this process (0 on Dask: its workers warm themselves)."""
+    warm_up_s = 0.0
+    shown = progress and sys.stderr.isatty()
+    with executor(jobs, scheduler) as pool, \
+            tqdm(total=len(todo), unit="sub", file=sys.stderr, disable=not shown) as bar:
+        if scheduler is None:  # local: warm up here, where the forks come from
+            bar.set_description("warming up")
+            started = time.monotonic()
+            problem = warm_up_problem(warm(todo[0].settings))
+            warm_up_s = time.monotonic() - started
+            if problem:
+                bar.write(f"autograder batch: warning: {problem}", file=sys.stderr)
+            bar.set_description("grading")
+            bar.reset()  # rate and time left count from here, not from the start of the warm-up
+        futures: Dict[Future, Job] = {pool.submit(grade_job, job): job for job in todo}
+        counts = Counter({outcome: 0 for outcome in OUTCOMES})
+        try:
+            for future in as_completed(futures):
+                result = _result(futures[future], future)
+                counts[result["outcome"]] += 1
+                bar.set_postfix(counts, refresh=False)
+                bar.update()
+        except KeyboardInterrupt:  # the executor's exit waits for the running grades, which record themselves
+            for future in futures:
+                future.cancel()
+            bar.write("autograder batch: interrupted; letting running grades finish (rerun to resume)",
+                      file=sys.stderr)
+            raise
+    return warm_up_s
+
+
+def _result(job: Job, future: Future) -> Dict[str, Any]:
+    """The job's result, or a crash (with an error report) when the executor itself failed to run it."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker that died: this submission only
+        write_unfinished(job, f"grading this submission failed ({type(exc).__name__}: {exc})", 0.0,
+                         like=_warmed.get((job.settings.config_file, job.settings.model)))
+        return record(job, "crashed", 0.0)
+
+
+def final_line(result: Result, out: Path) -> str:
+    """The one line `autograder batch` ends with."""
+    summary = result.summary
+    outcome = summary["outcome"]
+    rate = f", {summary['batch']['per_minute']}/min" if result.graded else ""
+    return (f"autograder batch: {summary['count']} submissions ({result.graded} graded now, {result.skipped} "
+            f"unchanged and skipped; {outcome.get('timeout', 0)} timed out, {outcome.get('crashed', 0)} crashed) "
+            f"in {result.seconds:.1f} s{rate}; mean score {summary['scores']['mean']}/{summary['max_score']:g}; "
+            f"reports in {out}")

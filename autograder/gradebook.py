@@ -1,0 +1,105 @@
+"""Views of a batch's reports for the course staff: gradebook.csv, summary.json and scores.png.
+
+Every figure here is read back from the per-submission reports, so a resumed batch summarizes reports
+graded in earlier runs exactly like fresh ones.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from autograder import report as report_mod
+from autograder.contract import SECTIONS
+
+HISTOGRAM_BINS = 10
+SLOWEST = 5
+
+
+@dataclass(frozen=True)
+class Row:
+    """One submission of the batch: its report name, its report, and how its grading ended (`batch.OUTCOMES`)."""
+
+    name: str
+    document: Dict[str, Any]
+    outcome: str
+
+
+def gradebook_csv(rows: Sequence[Row]) -> str:
+    """One line per submission: scores, status and one column per section score."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["submission", "score", "max_score", "status", "outcome", *SECTIONS, "duration_s", "path",
+                     "sha256"])
+    for r in rows:
+        doc = r.document
+        sections = [doc["sections"].get(s, {}).get("score", "") for s in SECTIONS]
+        writer.writerow([r.name, doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
+                         doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]])
+    return out.getvalue()
+
+
+def summary(rows: Sequence[Row]) -> Dict[str, Any]:
+    """Counts, per-check pass rates, the score distribution and the slowest submissions."""
+    docs = [r.document for r in rows]
+    scores = [float(d["score"]) for d in docs]
+    top = max((float(d["max_score"]) for d in docs), default=0.0)
+    counts, edges = np.histogram(scores, bins=HISTOGRAM_BINS, range=(0.0, top or 1.0))
+    outcomes: Dict[str, int] = {}
+    statuses: Dict[str, int] = {}
+    results: Dict[str, List[bool]] = {}
+    for r, doc in zip(rows, docs):
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+        statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+        for check in doc["checks"]:
+            results.setdefault(check["id"], []).append(check["status"] == "passed")
+    slowest = sorted(rows, key=lambda r: -r.document["timing"]["duration_s"])[:SLOWEST]
+    return {
+        "count": len(rows),
+        "status": statuses,
+        "outcome": outcomes,
+        "max_score": top,
+        "scores": {
+            "mean": round(statistics.fmean(scores), 3) if scores else None,
+            "median": statistics.median(scores) if scores else None,
+            "min": min(scores, default=None),
+            "max": max(scores, default=None),
+            "full_marks": sum(float(d["score"]) >= float(d["max_score"]) for d in docs),
+            "histogram": {"edges": [round(float(e), 3) for e in edges], "counts": [int(c) for c in counts]},
+        },
+        "pass_rates": {cid: round(sum(passed) / len(passed), 4) for cid, passed in results.items()},
+        "slowest": [{"submission": r.name, "duration_s": r.document["timing"]["duration_s"]} for r in slowest],
+    }
+
+
+def scores_png(histogram: Dict[str, List[float]], path: Path) -> None:
+    """Draw summary()'s score histogram (matplotlib's Agg canvas: no display, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    edges = histogram["edges"]
+    ax.bar(edges[:-1], histogram["counts"], width=np.diff(edges), align="edge", edgecolor="black")
+    ax.set_xlabel("score")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"{sum(histogram['counts'])} submissions")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    report_mod.write_atomically(path, buffer.getvalue())
+
+
+def write_all(rows: Sequence[Row], out: Path, extra: Dict[str, Any]) -> Dict[str, Any]:
+    """Write gradebook.csv, summary.json (with `extra` merged in) and scores.png into `out`; returns the summary."""
+    report_mod.write_atomically(out / "gradebook.csv", gradebook_csv(rows).encode())
+    document = {**summary(rows), **extra}
+    report_mod.write(document, out / "summary.json")
+    scores_png(document["scores"]["histogram"], out / "scores.png")
+    return document

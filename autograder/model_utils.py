@@ -18,11 +18,13 @@ import itertools
 import math
 import os
 import re
+import socket
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -53,6 +55,7 @@ from autograder.metrics import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "exact_float32",
     "Injection",
     "ModelComparison",
     "ModelIntegrationError",
@@ -65,6 +68,7 @@ __all__ = [
     "injected_attention",
     "load_mini_transformer",
     "model_identity",
+    "one_cpu_thread",
     "replace_attention_mechanism",
     "run_inference_comparison",
     "visualize_model_comparison",
@@ -178,6 +182,9 @@ def load_mini_transformer(
             pass  # partly cached: download the rest below
     if _hub_offline():
         raise _unavailable(name, cache, cache_dir, "the Hugging Face Hub is off (HF_HUB_OFFLINE=1)") from None
+    unreachable = _hub_unreachable()
+    if unreachable:  # fail in milliseconds: the hub client retries for ~20 s before giving up
+        raise _unavailable(name, cache, cache_dir, unreachable) from None
     try:
         _download(name, cache)
         snapshot = _cached_snapshot(name, cache)
@@ -192,6 +199,29 @@ def _hub_offline() -> bool:
     # huggingface_hub reads HF_HUB_OFFLINE once at import; honour a later setting too
     late = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
     return bool(hub_constants.HF_HUB_OFFLINE) or late
+
+
+def _hub_unreachable(timeout_s: float = 3.0) -> Optional[str]:
+    """Why the hub's host cannot be reached (no DNS, no route), or None when it answers or a proxy decides.
+
+    Probes the endpoint's own host and port (HF_ENDPOINT may name a mirror), with one TCP connect.
+    """
+    endpoint = urlparse(hub_constants.ENDPOINT)
+    scheme = (endpoint.scheme or "https").lower()
+    proxies = (f"{scheme.upper()}_PROXY", f"{scheme}_proxy", "ALL_PROXY", "all_proxy")
+    if any(os.environ.get(v) for v in proxies):
+        return None
+    try:
+        host, port = endpoint.hostname, endpoint.port or (80 if scheme == "http" else 443)
+    except ValueError:  # a malformed port: let the hub client report it
+        return None
+    if not host:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        return f"{host} cannot be reached ({error.strerror or error})"
+    return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -209,6 +239,40 @@ def model_identity(model: PreTrainedModel) -> Tuple[str, Optional[str]]:
     if found:
         return found["repo"].replace("--", "/"), found["revision"]
     return (Path(path).name or path or type(model).__name__), None
+
+
+@contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Torch on one CPU thread inside the block, the previous count restored afterwards.
+
+    A forward of distilgpt2 on a few tokens is bound by reading its weights, not by arithmetic: one
+    thread is as fast as two on a quiet machine, and when other processes share the cores (batch
+    grading, a busy runner) two OpenMP threads spin-waiting on each other make forwards 3-10x slower
+    (2 cores: the whole model section took 1.9 s on one thread, 1.9-8.6 s on two). Not thread-safe
+    (the count is process-wide): use it around sequential work.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def exact_float32() -> Iterator[None]:
+    """float32 matrix products in full float32 inside the block (no TF32 on CUDA), restored afterwards.
+
+    The model checks compare at 1e-5 to 1e-4, and TF32 rounds each product to about 2^-11 = 5e-4: with
+    it on (a process-wide setting some code turns on for speed), production's own gradients on the GPU
+    are that far from the student's, computed in float32 on the CPU.
+    """
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -307,7 +371,7 @@ class Injection:
             result = self.student_attention(q, k, v, mask)
         except Exception as error:
             raise ModelIntegrationError(
-                f"your attention raised {type(error).__name__}: {error}\n"
+                f"{_describe(error, 'your attention')}\n"
                 f"  inside {where}, called once for all heads with Q, K, V of shape {_shape(q)} "
                 f"(batch, heads, seq, d) and a bool mask of shape {_shape(mask)} (True = may attend)"
             ) from error
@@ -351,7 +415,7 @@ class Injection:
                 result = self.route_projections(x.clone(), w_q, w_k, w_v)
             except Exception as error:
                 raise ModelIntegrationError(
-                    f"your linear_projections raised {type(error).__name__}: {error}\n"
+                    f"{_describe(error, 'your linear_projections')}\n"
                     f"  inside {where}, head {head}, with x of shape {_shape(x)} "
                     f"and W_q, W_k, W_v of shape {_shape(w_q)}"
                 ) from error
@@ -365,6 +429,17 @@ class Injection:
         if past > 0:  # with a KV cache the module already holds the earlier keys and values
             k, v = torch.cat([key[:, :, :past], k], dim=2), torch.cat([value[:, :, :past], v], dim=2)
         return q, k, v
+
+
+def _describe(error: BaseException, who: str) -> str:
+    """What the student's code did. The grader's own exceptions (SubmissionError, CheckFailed from the
+    worker seam) already say it in student terms ("linear_projections raised RuntimeError: ... at line 8")
+    and are used as they are; any other exception is the student's and is named: "your attention raised
+    ValueError: ..."."""
+    message = getattr(error, "message", None)
+    if type(error).__module__.startswith("autograder.") and isinstance(message, str) and message:
+        return message
+    return f"{who} raised {type(error).__name__}: {error}"
 
 
 def _unpack(result: Any, names: Tuple[str, ...], who: str, where: str) -> Tuple[Any, ...]:
@@ -577,12 +652,40 @@ def extract_attention_weights(model: PreTrainedModel, input_ids: Tensor, layer_i
     return out.attentions[layer_idx]
 
 
+_REFERENCE_KEYS = ("reference_weights", "reference_block_output", "reference_last_hidden", "reference_logits",
+                   "reference_seconds", "reference_peak_bytes")
+
+
+def _reference_part(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, layer_idx: int,
+                    reference: Optional[Mapping[str, Tensor]]) -> Dict[str, Tensor]:
+    """The reference_* tensors: taken from `reference` when it ran on the same input and block, else one forward."""
+    if (reference is not None and "layer_idx" in reference and int(reference["layer_idx"]) == layer_idx
+            and torch.equal(reference["input_ids"], input_ids.cpu())
+            and torch.equal(reference["attention_mask"], attention_mask.cpu())):
+        return {k: reference[k].to(input_ids.device) for k in _REFERENCE_KEYS if k in reference}
+    ref, seconds, peak = _forward(model, input_ids, attention_mask)
+    part = {
+        "reference_weights": ref.attentions[layer_idx],
+        "reference_block_output": ref.hidden_states[layer_idx + 1],
+        "reference_last_hidden": ref.hidden_states[-1],
+        "reference_seconds": torch.tensor(seconds, dtype=torch.float64),
+        "reference_peak_bytes": torch.tensor(peak, dtype=torch.float64),
+    }
+    if getattr(ref, "logits", None) is not None:
+        part["reference_logits"] = ref.logits
+    return part
+
+
 def run_inference_comparison(model: PreTrainedModel, student_model: PreTrainedModel, prompt: Prompt,
-                             tokenizer: Optional[PreTrainedTokenizerBase] = None) -> Dict[str, Tensor]:
+                             tokenizer: Optional[PreTrainedTokenizerBase] = None,
+                             reference: Optional[Mapping[str, Tensor]] = None) -> Dict[str, Tensor]:
     """One forward of each model on the same input; every tensor comes back on the CPU.
 
-    prompt: text (needs `tokenizer`), a list of texts (a padded batch) or encoded inputs. Keys:
+    prompt: text (needs `tokenizer`), a list of texts (a padded batch) or encoded inputs.
+    reference: the result of an earlier call with `model` on the same input and block; its reference_*
+    tensors are reused instead of running `model` again (ignored when the input or block differs). Keys:
       input_ids, attention_mask          [B, S]     (attention_mask 1 = real token)
+      layer_idx                          0-d: the block that runs the student's attention
       reference_weights, student_weights [B, H, S, S] at the student's block
       reference_block_output, student_block_output   [B, S, d_model] (that block's output)
       reference_last_hidden, student_last_hidden     [B, S, d_model]
@@ -596,7 +699,9 @@ def run_inference_comparison(model: PreTrainedModel, student_model: PreTrainedMo
     """
     layer_idx, injection = _injection_of(student_model)
     input_ids, attention_mask = _encode(tokenizer, prompt, model.device)
-    ref, ref_seconds, ref_peak = _forward(model, input_ids, attention_mask)
+    result: Dict[str, Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask,
+                                 "layer_idx": torch.tensor(layer_idx)}
+    result.update(_reference_part(model, input_ids, attention_mask, layer_idx, reference))
     calls_before = injection.calls
     stu, stu_seconds, stu_peak = _forward(student_model, input_ids, attention_mask)
     calls = injection.calls - calls_before
@@ -610,29 +715,22 @@ def run_inference_comparison(model: PreTrainedModel, student_model: PreTrainedMo
                else mask.expand(batch, -1, seq, -1).sum(-1).amax(1))
     compared = real & ~injection.unmasked_rows.to(real.device)
 
-    result = {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "reference_weights": ref.attentions[layer_idx],
+    result.update({
         "student_weights": recorded,
-        "reference_block_output": ref.hidden_states[layer_idx + 1],
         "student_block_output": stu.hidden_states[layer_idx + 1],
-        "reference_last_hidden": ref.hidden_states[-1],
         "student_last_hidden": stu.hidden_states[-1],
         "compared_rows": compared,
         "graded_rows": compared & (visible >= 2),
         "student_calls": torch.tensor(calls),
         "student_ran": torch.tensor(ran),
-        "reference_seconds": torch.tensor(ref_seconds, dtype=torch.float64),
         "student_seconds": torch.tensor(stu_seconds, dtype=torch.float64),
-        "reference_peak_bytes": torch.tensor(ref_peak, dtype=torch.float64),
         "student_peak_bytes": torch.tensor(stu_peak, dtype=torch.float64),
-    }
-    if getattr(ref, "logits", None) is not None:
+    })
+    if "reference_logits" in result:
         last = _last_real_index(attention_mask)
         rows = torch.arange(batch, device=last.device)
-        result["reference_logits"], result["student_logits"] = ref.logits, stu.logits
-        result["reference_next_token_probs"] = ref.logits[rows, last].softmax(-1)
+        result["student_logits"] = stu.logits
+        result["reference_next_token_probs"] = result["reference_logits"][rows, last].softmax(-1)
         result["student_next_token_probs"] = stu.logits[rows, last].softmax(-1)
     return {name: tensor.detach().cpu() for name, tensor in result.items()}
 
@@ -673,8 +771,9 @@ class ModelComparison:
     student_weights: Tensor = field(repr=False)  # [B, H, S, S]
     padding_mask: Tensor = field(repr=False)  # [B, S] bool, True = real token
     graded_mask: Tensor = field(repr=False)  # [B, S] bool
+    reference_run: Dict[str, Tensor] = field(repr=False, default_factory=dict)  # production's forward, for reuse
 
-    _RAW = ("reference_weights", "student_weights", "padding_mask", "graded_mask")
+    _RAW = ("reference_weights", "student_weights", "padding_mask", "graded_mask", "reference_run")
 
     def to_dict(self) -> Dict[str, Any]:
         return _plain({f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._RAW})
@@ -707,12 +806,18 @@ def _row_summary(values: Tensor, graded: Tensor, worst: str) -> Dict[str, Any]:
     }
 
 
-def _greedy(model: PreTrainedModel, ids: Tensor, steps: int) -> List[int]:
-    """`steps` greedy next tokens after ids `[1, S]` (no KV cache, so the student sees whole sequences)."""
+def _greedy(model: PreTrainedModel, ids: Tensor, steps: int, first: Optional[int] = None) -> List[int]:
+    """`steps` greedy next tokens after ids `[1, S]` (no KV cache, so the student sees whole sequences).
+
+    first: the first of them when already known (from the comparison's forward on the same ids).
+    """
     new: List[int] = []
     with torch.no_grad():
         for _ in range(steps):
-            token = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1].argmax(-1)
+            if first is not None and not new:
+                token = torch.tensor([first], device=ids.device)
+            else:
+                token = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1].argmax(-1)
             new.append(int(token))
             ids = torch.cat([ids, token[:, None]], dim=1)
     return new
@@ -720,9 +825,17 @@ def _greedy(model: PreTrainedModel, ids: Tensor, steps: int) -> List[int]:
 
 def _continuation(model: PreTrainedModel, student_model: PreTrainedModel, run: Dict[str, Tensor],
                   steps: int, decode: Callable[[List[int]], str]) -> Dict[str, Any]:
-    """Greedy continuation of the first prompt (padding dropped) under both models."""
-    first = run["input_ids"][0][run["attention_mask"][0].bool()][None].to(model.device)  # [1, S_real]
-    ref_ids, stu_ids = _greedy(model, first, steps), _greedy(student_model, first, steps)
+    """Greedy continuation of the first prompt (padding dropped) under both models.
+
+    When that prompt has no padding, the comparison's forward already gave both first tokens: the
+    continuation then costs steps - 1 forwards per model.
+    """
+    real = run["attention_mask"][0].bool()
+    first = run["input_ids"][0][real][None].to(model.device)  # [1, S_real]
+    known = bool(real.all())
+    ref_first = int(run["reference_logits"][0, -1].argmax()) if known else None
+    stu_first = int(run["student_logits"][0, -1].argmax()) if known else None
+    ref_ids, stu_ids = _greedy(model, first, steps, ref_first), _greedy(student_model, first, steps, stu_first)
     return {"reference": decode(ref_ids), "student": decode(stu_ids),
             "reference_ids": ref_ids, "student_ids": stu_ids, "match": ref_ids == stu_ids}
 
@@ -749,18 +862,22 @@ def compare_attention_implementations(
     layer_idx: int = 0,
     route_projections: Optional[StudentProjections] = None,
     continuation_tokens: int = 5,
+    reference: Optional["ModelComparison"] = None,
 ) -> ModelComparison:
     """Run `model` untouched and with the student's attention in block `layer_idx`, and measure the gap.
 
     prompt: text, a list of texts (a padded batch: the only way a padding mask gets tested) or encoded
     inputs. The student model shares `model`'s weights and is dropped before returning. For causal LMs
     it also compares next-token distributions and a greedy continuation of the first prompt.
+    reference: an earlier comparison of `model` on the same prompt and block (e.g. attention-only mode
+    before projections mode): its production forward is reused instead of run again.
     Raises ModelIntegrationError when the student's code fails inside the model.
     """
     decode = tokenizer.decode
     student_model = replace_attention_mechanism(model, student_attention, layer_idx, route_projections)
     try:
-        run = run_inference_comparison(model, student_model, prompt, tokenizer)
+        run = run_inference_comparison(model, student_model, prompt, tokenizer,
+                                       reference=None if reference is None else reference.reference_run)
         causal = "reference_logits" in run
         continuation = (_continuation(model, student_model, run, continuation_tokens, decode)
                         if causal and continuation_tokens > 0 else None)
@@ -822,4 +939,6 @@ def compare_attention_implementations(
         student_weights=stu_w,
         padding_mask=real,
         graded_mask=graded,
+        reference_run={k: v for k, v in run.items()
+                       if k in ("input_ids", "attention_mask", "layer_idx", *_REFERENCE_KEYS)},
     )

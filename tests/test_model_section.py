@@ -39,6 +39,26 @@ def test_correct_keeps_every_model_point_with_heatmaps(gpt2_dir, out):
     assert metrics["logits_max_abs_diff"] < 1e-4
     heatmaps = [a["path"] for a in document["artifacts"] if a["kind"] == "heatmap"]
     assert len(heatmaps) == 12 and all(Path(p).stat().st_size > 1000 for p in heatmaps)
+    assert [Path(p).name for p in heatmaps] == [f"layer0_head{h:02d}.png" for h in range(12)]
+    # the whole section once the model is loaded (~1.3 s on 2 busy cores); 90 s is the course's budget
+    timing = metrics["timing_s"]
+    assert 0 < timing["section"] < 90 and timing["load"] >= 0 and metrics["peak_memory_mb"]["student"] > 0
+
+
+@pytest.mark.slow
+def test_projections_that_fail_inside_the_model_are_a_graded_failure(gpt2_dir, out):
+    """Right attention, but linear_projections breaks on the model's shapes: a readable failure, not ours."""
+    source = (SUBMISSIONS / "correct.py").read_text().replace(
+        "def linear_projections(x, W_q, W_k, W_v):",
+        "def linear_projections(x, W_q, W_k, W_v):\n    assert x.shape[-1] == W_q.shape[-1], 'square only'", 1)
+    path = out / "square_projections.py"
+    path.write_text(source)
+    document = grade_with_model(path, gpt2_dir, out)
+    projections = by_id(document)["model.projections"]
+    assert projections["status"] == "failed" and not projections.get("internal")
+    assert "linear_projections raised AssertionError: square only" in projections["message"]
+    assert "x [batch, seq, 768]" in projections["hint"]
+    assert model_lost(document) == {"model.projections"}
 
 
 @pytest.mark.slow

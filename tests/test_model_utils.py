@@ -14,15 +14,19 @@ from scipy.stats import wasserstein_distance
 
 from autograder import metrics
 from autograder.contract import PROMPT_EXAMPLE
-from autograder.heatmaps import attention_heatmap_pair, visualize_model_comparison
+from autograder.feedback import CheckFailed
+from autograder.heatmaps import HeatmapFigure, attention_heatmap_pair, visualize_model_comparison
+from autograder.submission import SubmissionError
 from autograder.model_utils import (
     ModelIntegrationError,
     ModelUnavailableError,
     compare_attention_implementations,
     extract_attention_layer,
+    exact_float32,
     extract_attention_weights,
     injected_attention,
     load_mini_transformer,
+    one_cpu_thread,
     replace_attention_mechanism,
     run_inference_comparison,
 )
@@ -87,6 +91,23 @@ def test_offline_empty_cache_gives_one_clear_error(tmp_path, monkeypatch):
     assert "'distilgpt2' is not in the model cache" in message and "HF_HUB_OFFLINE=1" in message
     assert "from autograder.model_utils import load_mini_transformer; load_mini_transformer(" in message
     assert caught.value.__suppress_context__  # no hub traceback chained under it
+
+
+def test_unreachable_hub_fails_fast_with_one_clear_error(tmp_path, monkeypatch):
+    """No network and no cached copy: one message in milliseconds, not ~20 s of hub retries."""
+    import time
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://autograder-no-such-host.invalid")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailableError) as caught:
+        load_mini_transformer("distilgpt2", cache_dir=tmp_path / "empty")
+    assert time.perf_counter() - start < 5
+    assert "autograder-no-such-host.invalid cannot be reached" in str(caught.value)
+    assert caught.value.__suppress_context__
 
 
 def test_directory_without_a_model_is_unavailable(tmp_path):
@@ -175,6 +196,27 @@ def test_broken_students_give_a_readable_integration_error(gpt2, student, expect
     assert expected in str(caught.value)
 
 
+def test_grader_errors_from_the_worker_seam_are_passed_on_as_they_are(gpt2):
+    """The bridge raises SubmissionError/CheckFailed whose message already speaks of the student's code."""
+    model, tokenizer = gpt2
+
+    def missing(Q, K, V, mask):
+        raise SubmissionError("missing", "scaled_dot_product_attention is not defined in your file")
+
+    def refused(x, W_q, W_k, W_v):
+        raise CheckFailed("linear_projections returned a list of 3 item(s) (int); expected a tuple of 3 tensors")
+
+    with pytest.raises(ModelIntegrationError) as caught:
+        compare_attention_implementations(model, tokenizer, missing, continuation_tokens=0)
+    assert str(caught.value).startswith("scaled_dot_product_attention is not defined in your file\n  inside ")
+    assert isinstance(caught.value.__cause__, SubmissionError)
+    with pytest.raises(ModelIntegrationError) as caught:
+        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                          route_projections=refused, continuation_tokens=0)
+    assert str(caught.value).startswith("linear_projections returned a list of 3 item(s)")
+    assert "head 0, with x of shape [1, 6, 768]" in str(caught.value)
+
+
 def test_original_model_is_never_modified(gpt2):
     model, tokenizer = gpt2
     before = logits_of(model, tokenizer)
@@ -219,6 +261,46 @@ def test_gradients_reach_the_blocks_projection(gpt2):
             assert weight.grad.abs().sum() > 0
     finally:
         model.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["in-process", "worker"])
+def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
+    """The student's backward runs through the Submission seam; --no-sandbox answers inside autograd's
+    backward, where grad mode is off, and must still give their gradients."""
+    from autograder import bridge
+    from autograder.submission import Submission
+    from tests.grading_helpers import SUBMISSIONS
+
+    from autograder.checks.test_model import block_gradients
+
+    model, tokenizer = gpt2
+    inputs = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")
+    params = list(extract_attention_layer(model, 0).parameters())
+    with Submission(SUBMISSIONS / "correct.py", sandbox=sandbox) as submission:
+        got = block_gradients(replace_attention_mechanism(model, bridge.student_attention(submission)), inputs, params)
+    expected = block_gradients(model, inputs, params)
+    assert all(g is not None for g in got)
+    assert relative_gap(got, expected) < 1e-5
+
+
+def relative_gap(got, expected):
+    flat_got, flat_expected = torch.cat([g.flatten() for g in got]), torch.cat([e.flatten() for e in expected])
+    return float((flat_got - flat_expected).norm() / flat_expected.norm())
+
+
+def test_the_gradient_check_is_well_conditioned(gpt2, minilm):
+    """Float32 rounding alone (here: float32 against float64) stays far inside grads_rtol = 1e-4, so a
+    correct attention computed elsewhere (its worker on the CPU, the model on a GPU) passes."""
+    import copy
+
+    from autograder.checks.test_model import block_gradients
+
+    for model, tokenizer, prompt in [(*gpt2, PROMPT_EXAMPLE), (*minilm, PROMPTS)]:
+        inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str))
+        wide = copy.deepcopy(model).double()
+        got = block_gradients(model, inputs, list(extract_attention_layer(model, 0).parameters()))
+        truth = block_gradients(wide, inputs, list(extract_attention_layer(wide, 0).parameters()))
+        assert relative_gap(got, [t.float() for t in truth]) < 1e-5
 
 
 @pytest.mark.parametrize("which", ["gpt2", "minilm"])
@@ -267,6 +349,51 @@ def test_causal_mask_is_rebuilt_when_the_model_passes_none(gpt2, gpt2_dir):
     assert torch.equal(masks[0].reshape(6, 6), torch.ones(6, 6, dtype=torch.bool).tril())
 
 
+def test_a_second_comparison_reuses_the_production_forward(gpt2, gpt2_reference, monkeypatch):
+    """Projections mode after attention mode: production's forward on the same prompt is not run again."""
+    import autograder.model_utils as model_utils
+
+    model, tokenizer = gpt2
+    forwards = []
+    real_forward = model_utils._forward
+    monkeypatch.setattr(model_utils, "_forward", lambda m, *a: forwards.append(m) or real_forward(m, *a))
+    again = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                              route_projections=linear_projections, continuation_tokens=0,
+                                              reference=gpt2_reference)
+    assert len(forwards) == 1 and forwards[0] is not model  # only the student model ran
+    assert torch.equal(again.reference_weights, gpt2_reference.reference_weights)
+    assert again.logits_max_abs_diff < TOL and again.timing_s["reference"] == gpt2_reference.timing_s["reference"]
+    # another prompt: the reference does not apply, production runs again
+    forwards.clear()
+    compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, "Hi there",
+                                      continuation_tokens=0, reference=gpt2_reference)
+    assert [m is model for m in forwards] == [True, False]
+
+
+def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference):
+    import autograder.model_utils as model_utils
+
+    model, tokenizer = gpt2
+    ids = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")["input_ids"]
+    assert gpt2_reference.continuation["reference_ids"] == model_utils._greedy(model, ids, 5)
+    assert gpt2_reference.continuation["student_ids"] == gpt2_reference.continuation["reference_ids"]
+
+
+def test_one_cpu_thread_and_exact_float32_restore_the_settings():
+    before = torch.get_num_threads()
+    with one_cpu_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")  # TF32 allowed, as some training code sets it
+    try:
+        with exact_float32():
+            assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(precision)
+
+
 def test_extract_attention_weights_matches_the_recorded_map(gpt2, gpt2_reference):
     model, tokenizer = gpt2
     weights = extract_attention_weights(model, torch.tensor(tokenizer(PROMPT_EXAMPLE)["input_ids"]))
@@ -281,6 +408,27 @@ def test_heatmaps_are_written(gpt2_reference, tmp_path):
     weights = gpt2_reference.reference_weights[:, 0]  # [1, 6, 6], the shape of the PROMPT_EXAMPLE maps
     pair = attention_heatmap_pair(weights, weights.flip(-1), gpt2_reference.tokens[0], tmp_path / "pair.png")
     assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in [*paths, pair])
+
+
+def test_one_reused_figure_draws_each_map_afresh(tmp_path):
+    """Blitting over a shared background: each PNG shows its own maps, never a previous head's."""
+    from PIL import Image
+    import numpy as np
+
+    tokens = ["The", " cat", " sat"]
+    uniform, diagonal = torch.full((3, 3), 1 / 3), torch.eye(3)
+    figure = HeatmapFigure(tokens, 3, titles=("production", "student"))
+    first = figure.render(uniform, diagonal, tmp_path / "a.png", suptitle="head 0")
+    second = figure.render(uniform, uniform, tmp_path / "b.png", suptitle="head 1")
+    for artist in figure.changing:  # now a plain full draw of the same state, as savefig makes it
+        artist.set_animated(False)
+    full = tmp_path / "c.png"
+    figure.fig.savefig(full, dpi=figure.fig.dpi)
+    a, b, c = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (first, second, full))
+    assert a.shape == b.shape == c.shape and np.abs(a - b).sum() > 0
+    assert np.abs(b - c).mean() < 0.5  # the blitted PNG is the full drawing
+    with pytest.raises(ValueError, match="expected two"):
+        figure.render(torch.eye(4), torch.eye(4), tmp_path / "d.png")
 
 
 def test_metrics_agree_with_scipy():

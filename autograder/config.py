@@ -71,6 +71,10 @@ class Config:
         return int(self.data["hypothesis"]["max_examples"])
 
     @property
+    def shrink(self) -> bool:
+        return bool(self.data["hypothesis"].get("shrink", True))
+
+    @property
     def sandbox(self) -> Dict[str, Any]:
         return self.data["sandbox"]
 

@@ -17,6 +17,8 @@ so they are not compared either.
 """
 from __future__ import annotations
 
+import ast
+
 import inspect
 import itertools
 import math
@@ -505,6 +507,44 @@ def _diagnose(function: str, args: tuple, kwargs: dict, student_output: object) 
                 if _close(student, candidate, rows) and not _close(candidate, reference, rows):
                     return candidate_mistake
     return None
+
+
+def diagnose_error(function: str, args: tuple, kwargs: dict, error_type: str, error_text: str) -> Optional[Mistake]:
+    """The catalogued mistake of `function` that raises what the student's code raised on these inputs (same
+    exception type, same message): Q @ K runs only for square K, V @ weights only when d_v equals seq_q.
+    None when none or several different mistakes match (Q @ K and V @ weights raise alike on the example
+    shapes: an error names a mistake only when it is unambiguous); never raises."""
+    matches: Dict[str, Mistake] = {}
+    try:
+        inputs = _bind(function, args, kwargs)
+        with torch.no_grad():
+            for candidate_mistake, rule in _CANDIDATE_RULES[function]:
+                try:
+                    for _ in rule(**inputs):
+                        pass
+                except Exception as exc:  # noqa: BLE001 - the error is what is compared
+                    text = str(exc)
+                    if type(exc).__name__ == error_type and error_text in (text, text[:500] + "..."):
+                        matches[candidate_mistake.id] = candidate_mistake
+    except Exception:  # noqa: BLE001 - a bonus on top of the grade, as in diagnose
+        return None
+    return next(iter(matches.values())) if len(matches) == 1 else None
+
+
+def gradient_mistake(source: str) -> Mistake:
+    """Which gradient mistake a submission whose output carries no gradient made: a NumPy round trip when
+    its source uses NumPy, otherwise a detached output (.detach(), .data, no_grad, rebuilt tensors)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return _BY_ID["detached_output"]
+    uses_numpy = any(
+        (isinstance(node, (ast.Import, ast.ImportFrom))
+         and any((alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0] == "numpy"
+                 for alias in node.names))
+        or (isinstance(node, ast.Attribute) and node.attr in ("numpy", "from_numpy"))
+        for node in ast.walk(tree))
+    return _BY_ID["numpy_round_trip" if uses_numpy else "detached_output"]
 
 
 def _student_tensors(output: object, arity: int) -> Optional[Tuple[Tensor, ...]]:

@@ -6,25 +6,29 @@ from typing import Any, Callable, Optional
 Diagnose = Callable[[], Any]  # returns an `autograder.diagnosis.Mistake` or None
 
 
-class CheckFailed(AssertionError):
-    """Raised by a grading check; the plugin turns it into the report's `message` and `hint`.
+class Diagnosable:
+    """An exception that may name a classic mistake: `diagnose`, when set, runs once, on the failure that
+    is finally reported (hypothesis raises many while shrinking), and its hint replaces `hint`."""
 
-    `diagnose`, when given, names the classic mistake behind the failure. It runs once, on the failure
-    that is finally reported (hypothesis raises many while shrinking), and its hint replaces `hint`.
-    """
+    hint: Optional[str] = None
+    mistake: Optional[str] = None
+    diagnose: Optional[Diagnose] = None
 
-    def __init__(self, message: str, hint: Optional[str] = None, mistake: Optional[str] = None,
-                 diagnose: Optional[Diagnose] = None) -> None:
-        super().__init__(message)
-        self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
-
-    def resolve(self) -> "CheckFailed":
+    def resolve(self) -> None:
         """Run the diagnosis (at most once) and adopt its hint when it names a mistake."""
         diagnose, self.diagnose = self.diagnose, None
         found = diagnose() if diagnose is not None else None
         if found is not None:
             self.hint, self.mistake = found.hint, found.id
-        return self
+
+
+class CheckFailed(Diagnosable, AssertionError):
+    """Raised by a grading check; the plugin turns it into the report's `message` and `hint`."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, mistake: Optional[str] = None,
+                 diagnose: Optional[Diagnose] = None) -> None:
+        super().__init__(message)
+        self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
 
 
 _ERROR_HINTS = {

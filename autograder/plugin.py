@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Generator, List, Optional
 
+import hypothesis.errors
 import pytest
 
 from autograder import report as report_mod
@@ -165,8 +166,13 @@ def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
         exc.resolve()
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
     if isinstance(exc, SubmissionError):
-        return {"status": "error", "message": exc.message, "hint": hint_for(exc), "mistake": None,
+        exc.resolve()
+        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc), "mistake": exc.mistake,
                 "detail": exc.detail}
+    if isinstance(exc, hypothesis.errors.Flaky):  # the same input failed once and then passed
+        return {"status": "failed", "message": "your function answered the same input differently on two calls",
+                "hint": "a grade needs a deterministic function: keep no state between calls (globals, "
+                        "counters, caches) and use no randomness", "mistake": None}
     if call.excinfo.errisinstance(pytest.skip.Exception):
         return {"status": "error", "message": str(exc), "hint": None, "mistake": None}
     if call.excinfo.typename == "Failed" and "Timeout" in str(exc):

@@ -5,13 +5,15 @@ file renamed into place), so a crash never leaves half a report.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import jsonschema
 
@@ -34,13 +36,12 @@ def validate(document: Dict[str, Any]) -> None:
 
 def environment(grading: Any) -> Dict[str, Any]:
     import torch
-    import transformers
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "transformers": _installed_version("transformers"),  # metadata: importing it costs ~2 s
         "autograder": __version__,
         "seeds": {"tensors": grading.config.seed, "hypothesis": {"derandomize": True, "database": None,
                                                                  "max_examples": grading.config.max_examples}},
@@ -49,6 +50,13 @@ def environment(grading: Any) -> Dict[str, Any]:
         "config_sources": list(grading.config.sources),
         "model": grading.model,
     }
+
+
+def _installed_version(package: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def sections(checks: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
@@ -71,12 +79,14 @@ def public_check(record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def feedback(checks: List[Dict[str, Any]]) -> List[str]:
-    """The teaching messages in grading order: one line per check that lost points."""
-    lines = []
+    """The teaching messages in grading order: one line per distinct (message, hint) among the checks that
+    lost points, naming every check it applies to ("[scores.shapes, scores.values] ...")."""
+    grouped: Dict[tuple, List[str]] = {}
     for c in checks:
         if c["status"] != "passed":
-            lines.append(f"[{c['id']}] {c['message']}" + (f" Hint: {c['hint']}" if c.get("hint") else ""))
-    return lines
+            grouped.setdefault((c["message"], c.get("hint")), []).append(c["id"])
+    return [f"[{', '.join(ids)}] {message}" + (f" Hint: {hint}" if hint else "")
+            for (message, hint), ids in grouped.items()]
 
 
 def build(grading: Any) -> Dict[str, Any]:
@@ -114,10 +124,28 @@ def build(grading: Any) -> Dict[str, Any]:
 
 def write(document: Dict[str, Any], path: Path) -> None:
     """Write atomically: readers see the old report or the new one, never half of one."""
-    path = Path(path)
+    write_atomically(Path(path), (json.dumps(document, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: a TA's group may read the class's reports
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file next to `path`, then rename it into place (folders made as needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

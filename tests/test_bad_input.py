@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.grading_helpers import by_id, grade_quick, lost, variant
+from tests.grading_helpers import by_id, grade_quick, variant
 
 GOOD = '''
 import math, torch

@@ -312,3 +312,51 @@ def test_diagnose_never_raises_on_bad_calls() -> None:
     assert diagnose("attention_scores", (1, 2), {}, output) is None
     assert diagnose("attention_scores", (), {"Q": torch.zeros(2)}, output) is None
     assert diagnose("attention_weights", (output,), {"mask": "causal"}, output) is None
+
+
+def _raised(call: Callable[[], object]) -> Tuple[str, str]:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the error is the evidence
+        return type(exc).__name__, str(exc)
+    raise AssertionError("expected the call to raise")
+
+
+@pytest.mark.parametrize("mistake_id, function, make_args", [
+    ("missing_transpose", "attention_scores", lambda: (torch.randn(1, 6, 64), torch.randn(1, 6, 64))),
+    ("elementwise_product", "aggregate_values", lambda: (torch.softmax(torch.randn(1, 6, 6), -1), torch.randn(1, 6, 64))),
+    ("wrong_matmul_order", "aggregate_values", lambda: (torch.softmax(torch.randn(1, 6, 6), -1), torch.randn(1, 6, 64))),
+])
+def test_an_error_that_a_classic_mistake_raises_names_it(mistake_id: str, function: str, make_args) -> None:
+    from autograder.diagnosis import _CANDIDATE_RULES, diagnose_error
+
+    args = make_args()
+    rule = dict((m.id, r) for m, r in _CANDIDATE_RULES[function])[mistake_id]
+    error_type, text = _raised(lambda: list(rule(*args)))
+    assert diagnose_error(function, args, {}, error_type, text) == mistake(mistake_id)
+    assert diagnose_error(function, args, {}, error_type, "some other message") is None
+    assert diagnose_error(function, args, {}, "ValueError", text) is None
+
+
+def test_an_error_two_mistakes_raise_alike_names_neither() -> None:
+    from autograder.diagnosis import diagnose_error
+
+    Q = K = V = torch.randn(1, 6, 64)  # Q @ K and V @ weights fail with the same bmm message here
+    error_type, text = _raised(lambda: Q @ K)
+    assert diagnose_error(ATTENTION, (Q, K, V), {}, error_type, text) is None
+
+
+def test_gradient_mistake_tells_numpy_from_detach() -> None:
+    from autograder.diagnosis import gradient_mistake
+
+    assert gradient_mistake("import numpy as np\ndef f(x):\n    return x").id == "numpy_round_trip"
+    assert gradient_mistake("def f(x):\n    return torch.from_numpy(x.numpy())").id == "numpy_round_trip"
+    assert gradient_mistake("def f(x):\n    return x.detach()").id == "detached_output"
+    assert gradient_mistake("def f(:").id == "detached_output"
+
+
+@pytest.mark.parametrize("path", [p for p in BUGGY if mistake_of(p) in GRADIENT_IDS], ids=lambda path: path.stem)
+def test_gradient_mistake_of_each_gradient_submission(path: Path) -> None:
+    from autograder.diagnosis import gradient_mistake
+
+    assert gradient_mistake(path.read_text()).id == mistake_of(path)

@@ -63,6 +63,11 @@ def test_template_scores_zero_and_says_not_implemented(graded):
     document = graded[SUBMISSIONS / "template.py"]
     assert document["score"] == 0
     assert "NotImplementedError" in by_id(document)["scores.values"]["message"]
+    # feedback names each failing check once, one line per distinct message (a section's checks share one)
+    feedback = document["feedback"]
+    assert len(feedback) < len(lost(document))
+    named = [i for line in feedback for i in line[1:line.index("]")].split(", ")]
+    assert sorted(named) == lost(document)
 
 
 # Mistakes of behaviour rather than value, one function at a time (the corpus files keep behaviour right).
@@ -94,11 +99,16 @@ def test_every_check_is_failed_by_some_known_buggy_submission(graded, tmp_path):
     assert unit_checks - failed == set()
 
 
-def test_two_runs_give_identical_reports_apart_from_timings(tmp_path):
+def test_two_runs_give_identical_reports_apart_from_timings(graded, tmp_path):
+    """With shrinking on (the default): the same shrunk examples in the messages, run after run; and the
+    same score and failing checks as the corpus's grade without shrinking."""
+    path = SUBMISSIONS / "buggy_softmax_wrong_axis.py"
     runs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        runs.append(grade_quick(SUBMISSIONS / "buggy_softmax_wrong_axis.py", tmp_path / name))
+        (tmp_path / name / "autograder.toml").write_text("[hypothesis]\nmax_examples = 8\n[model]\nenabled = false\n")
+        runs.append(grade_quick(path, tmp_path / name))
+    assert runs[0]["score"] == graded[path]["score"] and lost(runs[0]) == lost(graded[path])
     first, second = runs
     for doc in runs:
         doc.pop("timing"); doc.pop("_exit")

@@ -25,3 +25,22 @@ def test_views_carry_partial_credit_and_feedback(tmp_path):
     assert gradescope["score"] == document["score"]
     assert sum(t["max_score"] for t in gradescope["tests"]) == document["max_score"]
     assert "softmax" in gradescope["output"]
+
+
+def test_export_command_writes_each_view_and_refuses_non_reports(tmp_path, capsys):
+    from autograder.cli import main
+
+    grade_quick(SUBMISSIONS / "buggy_mask_ignored.py", tmp_path)
+    report = tmp_path / "buggy_mask_ignored.json"
+    document = json.loads(report.read_text())
+
+    assert main(["export", str(report), "--format", "classroom"]) == 0
+    assert capsys.readouterr().out == views.classroom_output(document) + "\n"
+    out = tmp_path / "results" / "results.json"
+    assert main(["export", str(report), "--format", "gradescope", "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == views.gradescope(document)
+
+    (tmp_path / "not_a_report.json").write_text('{"score": 1}')
+    for bad in (tmp_path / "missing.json", tmp_path / "not_a_report.json"):
+        assert main(["export", str(bad), "--format", "classroom"]) == 2
+        assert "not a readable grading report" in capsys.readouterr().err

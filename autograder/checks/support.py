@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,6 +13,7 @@ from autograder.config import Config
 from autograder.contract import EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
 from autograder.feedback import CheckFailed
 from autograder.protocol import Foreign, describe
+from autograder.submission import SubmissionError
 from reference import attention as ref
 
 Tensor = torch.Tensor
@@ -127,7 +129,12 @@ def label(fn: str) -> str:
 def call_checked(submission: Any, section: str, args: Sequence[Any], expected: Any) -> Any:
     """Call the section's function and validate types, shapes and dtypes against `expected` (same structure)."""
     fn = function_name(section)
-    value = submission.call(fn, *args)
+    try:
+        value = submission.call(fn, *args)
+    except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
+        if error.raised is not None:
+            error.diagnose = error.diagnose or error_diagnoser(fn, args, error.raised)
+        raise
     try:
         return validate(value, fn, expected)
     except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
@@ -187,15 +194,36 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "") -> str:
 
 def diagnoser(fn: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
     """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
+    return _deferred("diagnose", fn, args, actual)
+
+
+def error_diagnoser(fn: str, args: Sequence[Any], raised: Tuple[str, str]) -> Callable[[], Any]:
+    """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`."""
+    return _deferred("diagnose_error", fn, args, *raised)
+
+
+def _deferred(how: str, fn: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
     name = SECTION_FUNCTIONS["attention"] if fn == "attention" else fn
     frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
 
     def run() -> Any:
         from autograder import diagnosis  # only failures need it
 
-        return diagnosis.diagnose(name, frozen, {}, actual)
+        return getattr(diagnosis, how)(name, frozen, {}, *evidence)
 
     return run
+
+
+def no_gradient(submission: Any, message: str) -> CheckFailed:
+    """The failure for an output that carries no gradient, naming how the student cut it off."""
+    from autograder import diagnosis
+
+    try:
+        source = Path(submission.path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        source = ""
+    found = diagnosis.gradient_mistake(source)
+    return CheckFailed(message, found.hint, found.id)
 
 
 def expected_of(fn: str, args: Sequence[Any]) -> Any:

@@ -6,7 +6,8 @@ from typing import Any, List
 import pytest
 import torch
 
-from autograder.checks.support import Case, expected_of, function_name, label, section_args, validate
+from autograder.checks.support import (Case, expected_of, function_name, label, no_gradient, section_args,
+                                       validate)
 from autograder.feedback import CheckFailed
 
 SECTIONS = ("projections", "scores", "softmax", "values", "attention")
@@ -66,11 +67,7 @@ def test_gradients(section, submission, course):
     validate(outputs, fn, expected)
     for i, grad in zip(wrt, grads):
         if not isinstance(grad, torch.Tensor):
-            from autograder import diagnosis
-
-            found = diagnosis.mistake("detached_output")
-            raise CheckFailed(f"no gradient reaches {ARG_NAMES[section][i]} through {label(fn)}",
-                              found.hint, found.id)
+            raise no_gradient(submission, f"no gradient reaches {ARG_NAMES[section][i]} through {label(fn)}")
     eps = 1e-6
     for _ in range(3):
         directions = [torch.randn(args[i].shape, generator=gen, dtype=torch.float64) for i in wrt]

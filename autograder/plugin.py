@@ -196,6 +196,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
                       hidden=grading.config.is_hidden(cid))
         grading.results.append(record)
+        if result.failed and (record["hidden"] or (not record.get("internal")
+                                                   and item.config.option.tbstyle == "auto")):
+            result.longrepr = _teaching_repr(report_mod.public_check(record))
+
+
+def _teaching_repr(check: Dict[str, Any]) -> str:
+    """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
+
+    Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
+    a hidden check never shows more than the report does.
+    """
+    lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
+    if check["hint"]:
+        lines.append(f"hint: {check['hint']}")
+    return "\n".join(lines)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -44,3 +44,22 @@ def test_export_command_writes_each_view_and_refuses_non_reports(tmp_path, capsy
     for bad in (tmp_path / "missing.json", tmp_path / "not_a_report.json"):
         assert main(["export", str(bad), "--format", "classroom"]) == 2
         assert "not a readable grading report" in capsys.readouterr().err
+
+
+def test_pytest_prints_the_teaching_message_not_the_grader_traceback(tmp_path):
+    """`pytest --submission` shows each lost check as its message and hint; a hidden one stays hidden."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "course.toml"
+    config.write_text('hidden = ["scores.values"]\n[model]\nenabled = false\n')
+    run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
+                          "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
+                          "-k", "scores", "-p", "no:cacheprovider"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 1, run.stdout[-2000:]
+    failures = run.stdout.split("= FAILURES =")[1].split("short test summary")[0]
+    assert "[scores.any_shapes] failed: attention_scores: scores differ" in failures
+    assert "hint: your scores equal Q K^T without the 1/sqrt(d_k) factor" in failures
+    assert "[scores.values] failed: hidden check" in failures
+    assert "def compare" not in failures and "Failing test case" not in failures and "Traceback" not in failures

@@ -50,12 +50,14 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
     elif failing:
         lines.append("")
         lines.append("What to fix:")
-        for group in _grouped(failing):  # one cause failing several checks is said once
+        groups = _grouped(failing)  # one cause failing several checks is said once
+        for group, following in zip(groups, groups[1:] + [None]):
             lost = sum(c["max_score"] for c in group)
             ids = ", ".join(c["id"] for c in group)
             lines.append(f"  [{ids}] ({group[0]['status']}, -{lost:g}) {_sanitize(group[0]['message'])}")
-            if group[0].get("hint"):
-                lines.append(f"      hint: {_sanitize(group[0]['hint'])}")
+            hint = group[0].get("hint")
+            if hint and (following is None or following[0].get("hint") != hint):  # a shared hint once, after its run
+                lines.append(f"      hint: {_sanitize(hint)}")
     output = document["submission"]["output"].strip()
     if output:
         shown = output.splitlines()

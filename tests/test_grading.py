@@ -127,3 +127,16 @@ def test_course_config_sets_points_and_hides_checks(tmp_path):
     assert checks["scores.values"]["max_score"] == 40 and document["max_score"] == 116
     assert checks["scores.any_shapes"]["hidden"] and "hidden check" in checks["scores.any_shapes"]["message"]
     assert checks["scores.any_shapes"]["hint"] is None
+
+
+def test_terminal_says_a_shared_hint_once_after_the_checks_it_explains(graded):
+    from autograder import terminal
+
+    document = graded[SUBMISSIONS / "buggy_softmax_wrong_axis.py"]
+    hint = diagnosis.mistake("softmax_wrong_axis").hint
+    assert sum(c["hint"] == hint for c in document["checks"]) >= 3
+    text = terminal.render(document, Path("report.json"))
+    assert text.count(hint) == 1
+    fixes = text.split("What to fix:")[1].splitlines()
+    hint_at = next(i for i, line in enumerate(fixes) if hint in line)
+    assert "softmax.values" in "\n".join(fixes[:hint_at]) and "attention.values" in "\n".join(fixes[:hint_at])

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from huggingface_hub import constants as hub_constants
@@ -241,8 +241,7 @@ def model_identity(model: PreTrainedModel) -> Tuple[str, Optional[str]]:
     return (Path(path).name or path or type(model).__name__), None
 
 
-@contextmanager
-def one_cpu_thread() -> Iterator[None]:
+def one_cpu_thread() -> ContextManager[None]:
     """Torch on one CPU thread inside the block, the previous count restored afterwards.
 
     A forward of distilgpt2 on a few tokens is bound by reading its weights, not by arithmetic: one
@@ -251,28 +250,28 @@ def one_cpu_thread() -> Iterator[None]:
     (2 cores: the whole model section took 1.9 s on one thread, 1.9-8.6 s on two). Not thread-safe
     (the count is process-wide): use it around sequential work.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return _temporarily(torch.get_num_threads, torch.set_num_threads, 1)
 
 
-@contextmanager
-def exact_float32() -> Iterator[None]:
+def exact_float32() -> ContextManager[None]:
     """float32 matrix products in full float32 inside the block (no TF32 on CUDA), restored afterwards.
 
     The model checks compare at 1e-5 to 1e-4, and TF32 rounds each product to about 2^-11 = 5e-4: with
     it on (a process-wide setting some code turns on for speed), production's own gradients on the GPU
     are that far from the student's, computed in float32 on the CPU.
     """
-    precision = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
+    return _temporarily(torch.get_float32_matmul_precision, torch.set_float32_matmul_precision, "highest")
+
+
+@contextmanager
+def _temporarily(get: Callable[[], Any], set_: Callable[[Any], None], value: Any) -> Iterator[None]:
+    """A process-wide torch setting at `value` inside the block, its previous value restored afterwards."""
+    saved = get()
+    set_(value)
     try:
         yield
     finally:
-        torch.set_float32_matmul_precision(precision)
+        set_(saved)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -806,18 +805,16 @@ def _row_summary(values: Tensor, graded: Tensor, worst: str) -> Dict[str, Any]:
     }
 
 
-def _greedy(model: PreTrainedModel, ids: Tensor, steps: int, first: Optional[int] = None) -> List[int]:
+def _greedy(model: PreTrainedModel, ids: Tensor, steps: int, known: Sequence[int] = ()) -> List[int]:
     """`steps` greedy next tokens after ids `[1, S]` (no KV cache, so the student sees whole sequences).
 
-    first: the first of them when already known (from the comparison's forward on the same ids).
+    known: the first of them when already computed (the comparison's forward on the same ids gave one).
     """
-    new: List[int] = []
+    new = list(known)[:steps]
+    ids = torch.cat([ids, torch.tensor([new], dtype=ids.dtype, device=ids.device)], dim=1) if new else ids
     with torch.no_grad():
-        for _ in range(steps):
-            if first is not None and not new:
-                token = torch.tensor([first], device=ids.device)
-            else:
-                token = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1].argmax(-1)
+        for _ in range(steps - len(new)):
+            token = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1].argmax(-1)
             new.append(int(token))
             ids = torch.cat([ids, token[:, None]], dim=1)
     return new
@@ -832,10 +829,11 @@ def _continuation(model: PreTrainedModel, student_model: PreTrainedModel, run: D
     """
     real = run["attention_mask"][0].bool()
     first = run["input_ids"][0][real][None].to(model.device)  # [1, S_real]
-    known = bool(real.all())
-    ref_first = int(run["reference_logits"][0, -1].argmax()) if known else None
-    stu_first = int(run["student_logits"][0, -1].argmax()) if known else None
-    ref_ids, stu_ids = _greedy(model, first, steps, ref_first), _greedy(student_model, first, steps, stu_first)
+    def known(logits: Tensor) -> List[int]:
+        return [int(logits[0, -1].argmax())] if bool(real.all()) else []
+
+    ref_ids = _greedy(model, first, steps, known(run["reference_logits"]))
+    stu_ids = _greedy(student_model, first, steps, known(run["student_logits"]))
     return {"reference": decode(ref_ids), "student": decode(stu_ids),
             "reference_ids": ref_ids, "student_ids": stu_ids, "match": ref_ids == stu_ids}
 

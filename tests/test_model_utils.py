@@ -376,21 +376,28 @@ def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2
     model, tokenizer = gpt2
     ids = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")["input_ids"]
     assert gpt2_reference.continuation["reference_ids"] == model_utils._greedy(model, ids, 5)
-    assert gpt2_reference.continuation["student_ids"] == gpt2_reference.continuation["reference_ids"]
+    production_forwards = []
+    hook = model.register_forward_pre_hook(lambda module, args: production_forwards.append(module is model))
+    try:
+        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, continuation_tokens=3)
+    finally:
+        hook.remove()
+    assert production_forwards.count(True) == 1 + 2  # the comparison's forward gave the first of 3 tokens
 
 
 def test_one_cpu_thread_and_exact_float32_restore_the_settings():
-    before = torch.get_num_threads()
-    with one_cpu_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    precision = torch.get_float32_matmul_precision()
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    torch.set_num_threads(2)
     torch.set_float32_matmul_precision("high")  # TF32 allowed, as some training code sets it
     try:
+        with one_cpu_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
         with exact_float32():
             assert torch.get_float32_matmul_precision() == "highest"
         assert torch.get_float32_matmul_precision() == "high"
     finally:
+        torch.set_num_threads(threads)
         torch.set_float32_matmul_precision(precision)
 
 
@@ -418,14 +425,18 @@ def test_one_reused_figure_draws_each_map_afresh(tmp_path):
     tokens = ["The", " cat", " sat"]
     uniform, diagonal = torch.full((3, 3), 1 / 3), torch.eye(3)
     figure = HeatmapFigure(tokens, 3, titles=("production", "student"))
-    first = figure.render(uniform, diagonal, tmp_path / "a.png", suptitle="head 0")
-    second = figure.render(uniform, uniform, tmp_path / "b.png", suptitle="head 1")
+    # swapped maps: the same title and difference scale, so only the maps themselves tell the PNGs apart
+    first = figure.render(uniform, diagonal, tmp_path / "a.png", suptitle="head 1")
+    second = figure.render(diagonal, uniform, tmp_path / "b.png", suptitle="head 1")
+    fresh = HeatmapFigure(tokens, 3, titles=("production", "student")).render(
+        diagonal, uniform, tmp_path / "fresh.png", suptitle="head 1")
     for artist in figure.changing:  # now a plain full draw of the same state, as savefig makes it
         artist.set_animated(False)
     full = tmp_path / "c.png"
     figure.fig.savefig(full, dpi=figure.fig.dpi)
-    a, b, c = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (first, second, full))
-    assert a.shape == b.shape == c.shape and np.abs(a - b).sum() > 0
+    a, b, c, d = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (first, second, full, fresh))
+    assert a.shape == b.shape == c.shape == d.shape and np.abs(a - b).sum() > 0
+    assert np.array_equal(b, d)  # the second map drawn on the reused figure = the same map on a new one
     assert np.abs(b - c).mean() < 0.5  # the blitted PNG is the full drawing
     with pytest.raises(ValueError, match="expected two"):
         figure.render(torch.eye(4), torch.eye(4), tmp_path / "d.png")

@@ -23,6 +23,7 @@ Needs Linux (fork, pidfd) where the grading runs: locally, or on the Dask worker
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import glob
 import hashlib
@@ -40,8 +41,7 @@ from collections import Counter
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
 import reference.attention
 import torch
@@ -53,6 +53,7 @@ from autograder.config import Config, load_config
 from autograder.contract import SECTIONS
 from autograder.executors import executor
 from autograder.grade import grade
+from autograder.model_utils import one_cpu_thread
 from autograder.sandbox import kill_tree
 from autograder.sandbox.process import die_with_parent
 from autograder.submission import sha256_of
@@ -68,6 +69,10 @@ RESERVED_NAMES = ("summary",)                  # report names that would overwri
 
 class NoSubmissions(ValueError):
     """The inputs matched no submission file."""
+
+
+class BatchBusy(RuntimeError):
+    """Another batch is writing to the same output folder."""
 
 
 @dataclass(frozen=True)
@@ -157,9 +162,9 @@ def is_current(job: Job) -> bool:
         sha256 = sha256_of(job.path)
     except (OSError, ValueError):
         return False
+    # the fingerprint covers the autograder version, the config and the model
     return (state.get("outcome") == "graded" and state.get("fingerprint") == job.settings.fingerprint
-            and document.get("submission", {}).get("sha256") == sha256
-            and document.get("environment", {}).get("autograder") == __version__)
+            and document.get("submission", {}).get("sha256") == sha256)
 
 
 def remove_stale_temporaries(out: Path) -> None:
@@ -175,35 +180,29 @@ def remove_stale_temporaries(out: Path) -> None:
 # -- the warm parent -----------------------------------------------------------------------------
 
 _warm_lock = threading.Lock()
-_warmed: Dict[Tuple[Optional[Path], Optional[str]], Dict[str, Any]] = {}
+_warmed: Dict[str, Dict[str, Any]] = {}  # settings.fingerprint -> the warm-up report
 
 
 def warm(settings: Settings) -> Dict[str, Any]:
     """Make this process a warm parent for `settings`: start the fork-server unless it runs, and grade the
     reference implementation once, which imports and runs everything a grade needs (torch, hypothesis,
     the checks, the model). Returns that warm-up report."""
-    key = (settings.config_file, settings.model)
     with _warm_lock:
         forkserver.start()  # again after run_batch's shutdown(): a second batch in one process
-        if key not in _warmed:
-            _warmed[key] = _grade_reference(settings)
-        return _warmed[key]
+        if settings.fingerprint not in _warmed:
+            _warmed[settings.fingerprint] = _grade_reference(settings)
+        return _warmed[settings.fingerprint]
 
 
 def _grade_reference(settings: Settings) -> Dict[str, Any]:
     """Grade a copy of reference/attention.py (a copy: the worker's sandbox hides the reference folder) with
     one torch thread, like the grading children: it computes what they compute, and leaves no OpenMP pool
     for the forks to inherit."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with tempfile.TemporaryDirectory(prefix="autograder-warmup-") as tmp:
-            copy = Path(tmp) / "reference_attention.py"
-            shutil.copyfile(reference.attention.__file__, copy)
-            return grade(copy, Path(tmp) / "report.json", model=settings.model, config_file=settings.config_file,
-                         echo=False)
-    finally:
-        torch.set_num_threads(threads)
+    with one_cpu_thread(), tempfile.TemporaryDirectory(prefix="autograder-warmup-") as tmp:
+        copy = Path(tmp) / "reference_attention.py"
+        shutil.copyfile(reference.attention.__file__, copy)
+        return grade(copy, Path(tmp) / "report.json", model=settings.model, config_file=settings.config_file,
+                     echo=False)
 
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
@@ -323,27 +322,10 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
         "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),
         "message": message, "hint": None, "mistake": None, "duration_s": 0.0, "hidden": config.is_hidden(cid),
     }) for cid in ids]
-    run = SimpleNamespace(config=config, sandbox=True, _submission=None,  # what report.environment reads
-                          model=job.settings.model or str(config.model["name"]))
-    document = {
-        "schema_version": report_mod.SCHEMA_VERSION,
-        "assignment": str(config.data["assignment"]),
-        "status": "not_gradable",
-        "score": 0.0,
-        "max_score": sum(c["max_score"] for c in checks),
-        "submission": {"path": str(job.path), "name": job.path.name,
-                       "sha256": sha256_of(job.path) if job.path.is_file() else None,
-                       "functions": [], "load_error": message, "output": ""},
-        "environment": report_mod.environment(run),
-        "checks": checks,
-        "sections": report_mod.sections(checks),
-        "feedback": [f"[load] {message}"],  # as report.build words a submission that cannot load
-        "metrics": {},
-        "artifacts": [],
-        "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - seconds)),
-                   "duration_s": seconds},
-    }
-    report_mod.validate(document)
+    submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
+                  "functions": [], "load_error": message, "output": ""}
+    env = report_mod.environment(config, True, [], job.settings.model or str(config.model["name"]))
+    document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds)
     report_mod.write(document, job.report)
 
 
@@ -362,8 +344,8 @@ class Result:
 def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = False, model: Optional[str] = None,
               config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
               progress: bool = True) -> Result:
-    """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable
-    (and KeyboardInterrupt after the running grades have finished and been recorded)."""
+    """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable,
+    BatchBusy (and KeyboardInterrupt after the running grades have finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
@@ -372,7 +354,26 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     settings = Settings.create(Path(out), config_file, model, limit_s)
     names = report_names(paths)
     all_jobs = [Job(path, names[path], settings) for path in paths]
-    settings.out.mkdir(parents=True, exist_ok=True)
+    with _only_batch_writing(settings.out):
+        return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress)
+
+
+@contextlib.contextmanager
+def _only_batch_writing(out: Path) -> Iterator[None]:
+    """Hold `out/.batch/lock` while the batch runs: a second batch on the same folder would delete the first
+    one's half-written files (remove_stale_temporaries) and grade the same submissions over its reports."""
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    with open(out / STATE_DIR / "lock", "w") as lock:  # released when closed (and when this process dies)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchBusy(f"another autograder batch is writing to {out}: wait for it to end, "
+                            "or give another --out") from None
+        yield
+
+
+def _grade_into(settings: Settings, all_jobs: List[Job], *, jobs: int, force: bool, scheduler: Optional[str],
+                progress: bool) -> Result:
     remove_stale_temporaries(settings.out)
     todo = [job for job in all_jobs if force or not is_current(job)]
     started = time.monotonic()
@@ -436,7 +437,7 @@ def _result(job: Job, future: Future) -> Dict[str, Any]:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker that died: this submission only
         write_unfinished(job, f"grading this submission failed ({type(exc).__name__}: {exc})", 0.0,
-                         like=_warmed.get((job.settings.config_file, job.settings.model)))
+                         like=_warmed.get(job.settings.fingerprint))
         return record(job, "crashed", 0.0)
 
 

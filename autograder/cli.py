@@ -3,7 +3,7 @@
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
-config, Dask missing or its scheduler unreachable for --scheduler), 130 interrupted (Ctrl-C; rerun to resume).
+config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from autograder.batch import NoSubmissions, final_line, run_batch
+    from autograder.batch import BatchBusy, NoSubmissions, final_line, run_batch
     from autograder.config import ConfigError
     from autograder.executors import ExecutorUnavailable
 
@@ -57,7 +57,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
                            config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
-    except (NoSubmissions, ConfigError, ExecutorUnavailable) as exc:
+    except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
@@ -86,8 +86,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         text = json.dumps(views.gradescope(document), indent=2) + "\n"
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text, encoding="utf-8")
+        report_mod.write_atomically(Path(args.out), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -97,21 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Grade attention assignments.")
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    grade_p = sub.add_parser("grade", help="grade one submission file")
+    grading = argparse.ArgumentParser(add_help=False)  # what grade and batch share
+    grading.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
+    grading.add_argument("--config", help="a course config file (autograder.toml format)")
+    grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
     grade_p.add_argument("path", help="the student's .py file")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
-    grade_p.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
-    grade_p.add_argument("--config", help="a course config file (autograder.toml format)")
     grade_p.set_defaults(func=cmd_grade)
-    batch_p = sub.add_parser("batch", help="grade many submissions into a folder of reports and a gradebook")
+    batch_p = sub.add_parser("batch", parents=[grading],
+                             help="grade many submissions into a folder of reports and a gradebook")
     batch_p.add_argument("submissions", nargs="+", help=".py files, folders (their *.py) or glob patterns")
     batch_p.add_argument("--out", required=True, help="folder for the reports, gradebook.csv, summary.json, scores.png")
     batch_p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                          help="submissions graded at once (default: the number of CPUs)")
     batch_p.add_argument("--force", action="store_true", help="regrade submissions whose report is up to date")
-    batch_p.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
-    batch_p.add_argument("--config", help="a course config file (autograder.toml format)")
     batch_p.add_argument("--scheduler", metavar="ADDRESS",
                          help="grade on a Dask cluster (e.g. tcp://host:8786); needs the [dask] extra and the "
                               "submissions and --out at the same paths on every worker")

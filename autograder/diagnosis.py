@@ -18,7 +18,6 @@ so they are not compared either.
 from __future__ import annotations
 
 import ast
-
 import inspect
 import itertools
 import math
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor
 
 from autograder.contract import COMPOSED_FROM, EXAMPLE_D, RETURN_ARITY, SECTION_FUNCTIONS
+from autograder.protocol import ERROR_TEXT, clip
 from reference import attention as ref
 
 ANY_SECTION = "any"  # the section of a mistake that any function can make (the gradient ones)
@@ -523,8 +523,7 @@ def diagnose_error(function: str, args: tuple, kwargs: dict, error_type: str, er
                     for _ in rule(**inputs):
                         pass
                 except Exception as exc:  # noqa: BLE001 - the error is what is compared
-                    text = str(exc)
-                    if type(exc).__name__ == error_type and error_text in (text, text[:500] + "..."):
+                    if type(exc).__name__ == error_type and error_text == clip(str(exc), ERROR_TEXT):
                         matches[candidate_mistake.id] = candidate_mistake
     except Exception:  # noqa: BLE001 - a bonus on top of the grade, as in diagnose
         return None

@@ -19,10 +19,6 @@ class ExecutorUnavailable(RuntimeError):
     """The requested executor cannot be used: its package is missing or its scheduler unreachable."""
 
 
-class MissingDependency(ExecutorUnavailable):
-    """An optional package that the requested executor needs is not installed."""
-
-
 @contextlib.contextmanager
 def executor(jobs: int, scheduler: Optional[str] = None) -> Iterator[Executor]:
     """An executor for the batch; on leaving, running tasks finish (cancel the pending ones first)."""
@@ -33,7 +29,7 @@ def executor(jobs: int, scheduler: Optional[str] = None) -> Iterator[Executor]:
     try:
         from dask.distributed import Client
     except ImportError as exc:
-        raise MissingDependency("--scheduler needs Dask: pip install 'attention-autograder[dask]'") from exc
+        raise ExecutorUnavailable("--scheduler needs Dask: pip install 'attention-autograder[dask]'") from exc
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, or not an address

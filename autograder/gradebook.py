@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
@@ -50,19 +51,17 @@ def summary(rows: Sequence[Row]) -> Dict[str, Any]:
     scores = [float(d["score"]) for d in docs]
     top = max((float(d["max_score"]) for d in docs), default=0.0)
     counts, edges = np.histogram(scores, bins=HISTOGRAM_BINS, range=(0.0, top or 1.0))
-    outcomes: Dict[str, int] = {}
-    statuses: Dict[str, int] = {}
+    outcomes = Counter(r.outcome for r in rows)
+    statuses = Counter(doc["status"] for doc in docs)
     results: Dict[str, List[bool]] = {}
-    for r, doc in zip(rows, docs):
-        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-        statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+    for doc in docs:
         for check in doc["checks"]:
             results.setdefault(check["id"], []).append(check["status"] == "passed")
     slowest = sorted(rows, key=lambda r: -r.document["timing"]["duration_s"])[:SLOWEST]
     return {
         "count": len(rows),
-        "status": statuses,
-        "outcome": outcomes,
+        "status": dict(statuses),
+        "outcome": dict(outcomes),
         "max_score": top,
         "scores": {
             "mean": round(statistics.fmean(scores), 3) if scores else None,

@@ -205,12 +205,12 @@ def _teaching_repr(check: Dict[str, Any]) -> str:
     """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
 
     Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
-    a hidden check never shows more than the report does.
+    a hidden check never shows more than the report does; student text is neutralized as in the table.
     """
     lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
-    return "\n".join(lines)
+    return terminal.sanitize("\n".join(lines))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -37,8 +37,8 @@ from safetensors.torch import save as st_save
 _LEN = struct.Struct("!Q")
 MAX_HEADER = 8 << 20   # bytes of JSON in one frame: specs, error messages, descriptions
 MAX_BLOB = 256 << 20   # bytes of tensor data in one frame (the largest graded input is a few MiB)
-MAX_FRAME = MAX_BLOB   # kept for callers of the old name
 MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
+ERROR_TEXT = 500       # characters kept of an exception's own message (the worker clips it: `clip`)
 MAX_DEPTH = 4          # nesting of tuple specs (the encoder nests one level)
 VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
 LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
@@ -109,13 +109,14 @@ class Encoder:
             return {"kind": "scalar", "value": value}
         if type(value) is tuple and top:
             return {"kind": "tuple", "items": [self.add(v, top=False) for v in value]}
-        return {"kind": "other", "type": type(value).__name__[:100], "desc": _clip(describe(value))}
+        return {"kind": "other", "type": type(value).__name__[:100], "desc": clip(describe(value))}
 
     def blob(self) -> bytes:
         return st_save(self.tensors) if self.tensors else b""
 
 
-def _clip(text: str, limit: int = MAX_TEXT) -> str:
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """text, cut to limit characters with a note of how many were dropped."""
     return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
 
 
@@ -140,9 +141,9 @@ def decode(spec: Dict[str, Any], tensors: Dict[str, torch.Tensor], depth: int = 
         value = spec.get("value")
         if type(value) not in SCALARS:
             raise ProtocolError("malformed scalar spec")
-        return _clip(value) if isinstance(value, str) else value
+        return clip(value) if isinstance(value, str) else value
     if kind == "other":
-        return Foreign(_clip(str(spec.get("type", "?")), 100), _clip(str(spec.get("desc", "?")), 300))
+        return Foreign(clip(str(spec.get("type", "?")), 100), clip(str(spec.get("desc", "?")), 300))
     raise ProtocolError(f"unknown value kind {str(kind)[:40]!r}")
 
 
@@ -162,11 +163,11 @@ def _error(raw: Any) -> ErrorInfo:
     fields = raw if isinstance(raw, dict) else {"kind": "protocol", "type": "Error", "message": raw}
     kind = fields.get("kind")
     error = ErrorInfo(kind=kind if kind in ERROR_KINDS else "raised",
-                      type=_clip(str(fields.get("type", "Error")), 100),
-                      message=_clip(str(fields.get("message", "failed"))),
-                      detail=_clip(str(fields.get("detail", "")), 2 * MAX_TEXT))
+                      type=clip(str(fields.get("type", "Error")), 100),
+                      message=clip(str(fields.get("message", "failed"))),
+                      detail=clip(str(fields.get("detail", "")), 2 * MAX_TEXT))
     if "text" in fields:
-        error["text"] = _clip(str(fields["text"]))
+        error["text"] = clip(str(fields["text"]))
     return error
 
 

@@ -34,7 +34,8 @@ def validate(document: Dict[str, Any]) -> None:
     jsonschema.validate(document, schema())
 
 
-def environment(grading: Any) -> Dict[str, Any]:
+def environment(config: Any, sandboxed: bool, layers: List[str], model: Optional[str]) -> Dict[str, Any]:
+    """Versions, seeds and isolation of a grading run under `config` (an `autograder.config.Config`)."""
     import torch
 
     return {
@@ -43,12 +44,11 @@ def environment(grading: Any) -> Dict[str, Any]:
         "torch": torch.__version__,
         "transformers": _installed_version("transformers"),  # metadata: importing it costs ~2 s
         "autograder": __version__,
-        "seeds": {"tensors": grading.config.seed, "hypothesis": {"derandomize": True, "database": None,
-                                                                 "max_examples": grading.config.max_examples}},
-        "sandbox": {"enabled": bool(grading.sandbox and grading.config.sandbox["enabled"]),
-                    "layers": list(grading._submission.layers) if grading._submission else []},
-        "config_sources": list(grading.config.sources),
-        "model": grading.model,
+        "seeds": {"tensors": config.seed, "hypothesis": {"derandomize": True, "database": None,
+                                                         "max_examples": config.max_examples}},
+        "sandbox": {"enabled": bool(sandboxed and config.sandbox["enabled"]), "layers": list(layers)},
+        "config_sources": list(config.sources),
+        "model": model,
     }
 
 
@@ -78,45 +78,62 @@ def public_check(record: Dict[str, Any]) -> Dict[str, Any]:
     return check
 
 
-def feedback(checks: List[Dict[str, Any]]) -> List[str]:
-    """The teaching messages in grading order: one line per distinct (message, hint) among the checks that
-    lost points, naming every check it applies to ("[scores.shapes, scores.values] ...")."""
-    grouped: Dict[tuple, List[str]] = {}
+def failing_groups(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    """The checks that lost points, grouped by what they say (status, message, hint), in grading order:
+    one cause failing several checks is said once."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for c in checks:
         if c["status"] != "passed":
-            grouped.setdefault((c["message"], c.get("hint")), []).append(c["id"])
-    return [f"[{', '.join(ids)}] {message}" + (f" Hint: {hint}" if hint else "")
-            for (message, hint), ids in grouped.items()]
+            groups.setdefault((c["status"], c["message"], c.get("hint")), []).append(c)
+    return list(groups.values())
+
+
+def feedback(checks: List[Dict[str, Any]]) -> List[str]:
+    """The teaching messages in grading order: one line per group of failing_groups, naming every check it
+    applies to ("[scores.shapes, scores.values] ...")."""
+    return [f"[{', '.join(c['id'] for c in group)}] {group[0]['message']}"
+            + (f" Hint: {group[0]['hint']}" if group[0].get("hint") else "")
+            for group in failing_groups(checks)]
 
 
 def build(grading: Any) -> Dict[str, Any]:
     """The report for a finished grading session (`autograder.plugin.GradingSession`)."""
-    checks = [public_check(r) for r in grading.results]
     sub = grading._submission
-    load_error = sub.load_error.message if sub is not None and sub.load_error is not None else None
-    path = Path(grading.path)
+    submission = {
+        "path": str(grading.path),
+        "sha256": sub.sha256 if sub is not None else None,
+        "functions": list(sub.functions) if sub is not None else [],
+        "load_error": sub.load_error.message if sub is not None and sub.load_error is not None else None,
+        "output": sub.output if sub is not None else "",
+    }
+    env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], grading.model)
+    return assemble([public_check(r) for r in grading.results], submission, env, grading.started,
+                    round(time.time() - grading.started, 3), metrics=grading.extra.get("metrics", {}),
+                    artifacts=grading.extra.get("artifacts", []))
+
+
+def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict[str, Any], started: float,
+             duration_s: float, metrics: Optional[Dict[str, Any]] = None,
+             artifacts: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """A validated report from its parts: checks as `public_check` gives them, submission {path, sha256,
+    functions, load_error, output}, the environment block, the start time (time.time()) and duration."""
+    load_error = submission["load_error"]
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "assignment": ASSIGNMENT,
         "status": "not_gradable" if load_error else "graded",
         "score": sum(c["score"] for c in checks),
         "max_score": sum(c["max_score"] for c in checks),
-        "submission": {
-            "path": str(path),
-            "name": path.name,
-            "sha256": sub.sha256 if sub is not None else None,
-            "functions": list(sub.functions) if sub is not None else [],
-            "load_error": load_error,
-            "output": sub.output if sub is not None else "",
-        },
-        "environment": environment(grading),
+        "submission": {"path": submission["path"], "name": Path(submission["path"]).name,
+                       **{k: submission[k] for k in ("sha256", "functions", "load_error", "output")}},
+        "environment": env,
         "checks": checks,
         "sections": sections(checks),
         "feedback": [f"[load] {load_error}"] if load_error else feedback(checks),
-        "metrics": dict(grading.extra.get("metrics", {})),
-        "artifacts": list(grading.extra.get("artifacts", [])),
-        "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(grading.started)),
-                   "duration_s": round(time.time() - grading.started, 3)},
+        "metrics": dict(metrics or {}),
+        "artifacts": list(artifacts or []),
+        "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                   "duration_s": duration_s},
     }
     validate(document)
     return document

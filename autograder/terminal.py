@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
+from autograder.report import failing_groups
+
 OUTPUT_LINES = 20
 
 # Terminal control: C0 (but tab), DEL, C1 (ESC [ ... moves the cursor, ESC ] sets titles and links), and
@@ -23,49 +25,41 @@ def _neutral_line(line: str) -> str:
     return "| " + line if line.lstrip().startswith("::") else line
 
 
-def _sanitize(text: str) -> str:
-    """Student text must not speak to CI or to the terminal (see _neutral_line); splitlines also splits at
-    carriage returns, which would let a line overwrite the one before it."""
+def sanitize(text: str) -> str:
+    """Text with student parts that must not speak to CI or to the terminal (see _neutral_line); splitlines
+    also splits at carriage returns, which would let a line overwrite the one before it."""
     return "\n".join(_neutral_line(line) for line in str(text).splitlines())
 
 
-def _grouped(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
-    groups: Dict[Any, List[Dict[str, Any]]] = {}
-    for check in checks:
-        groups.setdefault((check["status"], check["message"], check.get("hint")), []).append(check)
-    return list(groups.values())
-
-
 def render(document: Dict[str, Any], report_path: Path) -> str:
-    lines: List[str] = ["", f"=== attention-autograder: {_sanitize(document['submission']['name'])} ==="]
+    lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} ==="]
     if document["submission"]["load_error"]:
-        lines.append(f"Could not load the submission: {_sanitize(document['submission']['load_error'])}")
+        lines.append(f"Could not load the submission: {document['submission']['load_error']}")
     lines.append(f"{'section':<14}{'points':>12}{'checks':>10}")
     for name, sec in document["sections"].items():
         lines.append(f"{name:<14}{sec['score']:>6g} / {sec['max_score']:<4g}{sec['passed']:>5}/{sec['total']}")
     lines.append(f"{'total':<14}{document['score']:>6g} / {document['max_score']:<4g}")
-    failing = [c for c in document["checks"] if c["status"] != "passed"]
+    groups = failing_groups(document["checks"])
     if document["submission"]["load_error"]:
-        lines.append(f"All {len(failing)} checks score 0 until the file loads.")
-    elif failing:
+        lines.append(f"All {sum(map(len, groups))} checks score 0 until the file loads.")
+    elif groups:
         lines.append("")
         lines.append("What to fix:")
-        groups = _grouped(failing)  # one cause failing several checks is said once
         for group, following in zip(groups, groups[1:] + [None]):
             lost = sum(c["max_score"] for c in group)
             ids = ", ".join(c["id"] for c in group)
-            lines.append(f"  [{ids}] ({group[0]['status']}, -{lost:g}) {_sanitize(group[0]['message'])}")
+            lines.append(f"  [{ids}] ({group[0]['status']}, -{lost:g}) {group[0]['message']}")
             hint = group[0].get("hint")
             if hint and (following is None or following[0].get("hint") != hint):  # a shared hint once, after its run
-                lines.append(f"      hint: {_sanitize(hint)}")
+                lines.append(f"      hint: {hint}")
     output = document["submission"]["output"].strip()
     if output:
         shown = output.splitlines()
         lines.append("")
         lines.append(f"Your code printed ({len(shown)} lines{', first ' + str(OUTPUT_LINES) if len(shown) > OUTPUT_LINES else ''}):")
-        lines.extend("  | " + _sanitize(line) for line in shown[:OUTPUT_LINES])
+        lines.extend("  | " + line for line in shown[:OUTPUT_LINES])
     for art in document.get("artifacts", []):
         lines.append(f"picture: {art['path']}")
     lines.append(f"report: {report_path}")
-    # every line once more: student text reaches some lines unescaped (file names, messages of checks)
-    return _sanitize("\n".join(lines)) + "\n"
+    # student text reaches many of these lines (file names, messages, hints, output): one pass over all
+    return sanitize("\n".join(lines)) + "\n"

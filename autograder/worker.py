@@ -27,10 +27,6 @@ MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _student_frames(exc: BaseException, path: str) -> List[traceback.FrameSummary]:
     """The traceback entries that point into the student's file, most recent last (at most 3)."""
     return [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path][-3:]
@@ -49,14 +45,15 @@ def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
     """The reply for an exception of the student's code. Must not raise itself: it runs on the way out of
     a failed call, and whatever it calls (str(exc), the traceback's source lines) is the student's."""
     kind = "banned" if isinstance(exc, BannedAPIError) else "raised"
-    name = _clip(type(exc).__name__, 100)
+    name = protocol.clip(type(exc).__name__, 100)
     try:
         frames = _student_frames(exc, path)
-        detail = _clip("".join(traceback.format_list(frames)), 4000)
+        detail = protocol.clip("".join(traceback.format_list(frames)))
     except BaseException:  # noqa: BLE001 - a traceback the student tampered with
         frames, detail = [], ""
-    where = f" at line {frames[-1].lineno} ({_clip((frames[-1].line or '').strip(), 200)})" if frames else ""
-    text = _clip(_text_of(exc), 500)
+    line = protocol.clip((frames[-1].line or "").strip(), 200) if frames else ""
+    where = f" at line {frames[-1].lineno} ({line})" if frames else ""
+    text = protocol.clip(_text_of(exc), protocol.ERROR_TEXT)
     return {
         "ok": False,
         "error": {
@@ -189,8 +186,9 @@ def serve(sock: socket.socket, runner: Runner) -> None:
         try:
             reply, blob = runner.handle(header, tensors)
         except Exception as exc:  # noqa: BLE001 - ours (or a tampered worker): answer, do not die silently
+            message = protocol.clip(f"the worker could not answer: {exc}", protocol.ERROR_TEXT)
             reply, blob = {"ok": False, "error": {"kind": "protocol", "type": type(exc).__name__, "detail": "",
-                                                  "message": f"the worker could not answer: {exc}"[:500]}}, b""
+                                                  "message": message}}, b""
         protocol.send(sock, protocol.reply_to(header, reply), blob)
 
 

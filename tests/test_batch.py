@@ -430,6 +430,20 @@ def test_usage_errors_exit_2(tmp_path: Path, config: Path, monkeypatch: pytest.M
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.json"))
 
 
+def test_a_second_batch_on_the_same_folder_exits_2(tmp_path: Path, config: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    import fcntl
+
+    out = tmp_path / "out"
+    (out / ".batch").mkdir(parents=True)
+    with open(out / ".batch" / "lock", "w") as running:  # as the first batch holds it
+        fcntl.flock(running, fcntl.LOCK_EX)
+        assert run_cli(str(SUBMISSIONS / "correct.py"), "--out", str(out), "--config", str(config)) \
+            == cli.EXIT_USAGE
+    assert "another autograder batch is writing to" in capsys.readouterr().err
+    assert not list(out.glob("*.json"))
+
+
 def test_unreachable_scheduler_exits_2(tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("dask.distributed")

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, student_command
 SOURCES = sorted((REPO / "student_submissions").glob("*.py"))
 DEFAULT_CONFIG = "[model]\nenabled = false\n"
 
@@ -66,9 +66,8 @@ def run_one_process_each(paths: Sequence[Path], out: Path, jobs: int, config: Pa
     out.mkdir(parents=True)
 
     def one(path: Path) -> None:
-        command = [sys.executable, "-m", "pytest", "--submission", str(path), "--grading-config", str(config),
-                   "--grade-json", str(out / f"{path.stem}.json"), "-q"]
-        subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(student_command(path, out / f"{path.stem}.json", config), cwd=REPO,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -15,6 +15,7 @@ process's peak RSS (it never goes down, so each row shows the peak so far).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import resource
@@ -123,10 +124,7 @@ def main() -> None:
     ]
     for name, fn, single in rows:
         reset_peak(device)
-        if single:
-            with one_cpu_thread():
-                seconds = median_seconds(fn, args.repeats * 3, device)
-        else:
+        with one_cpu_thread() if single else contextlib.nullcontext():
             seconds = median_seconds(fn, args.repeats * 3, device)
         print(f"{name:<62} {seconds * 1000:>10.1f} {peak_mb(device):>9.0f}")
 

@@ -14,12 +14,11 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, student_command
 
 
 def main() -> None:
@@ -32,9 +31,7 @@ def main() -> None:
     times = []
     with tempfile.TemporaryDirectory(prefix="autograder-single-") as tmp:
         report = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "pytest", "--submission", str(args.submission), "--grade-json", str(report),
-                   "-q"] + (["--grading-config", str(args.config)] if args.config else [])
-        command += ["--model", args.model] if args.model else []
+        command = student_command(args.submission, report, args.config, args.model)
         for i in range(args.repeats):
             start = time.perf_counter()
             subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set
 
 from autograder import report as report_mod
 from autograder.grade import grade
@@ -11,9 +11,17 @@ from autograder.grade import grade
 REPO = Path(__file__).resolve().parent.parent
 SUBMISSIONS = REPO / "student_submissions"
 CORRECT = SUBMISSIONS / "correct.py"
-# fewer hypothesis examples than a real grade (the buggy files fail on the first examples anyway) and no
-# shrinking (it picks the example a message shows, never the score: test_grading checks that)
-FAST_CONFIG = "[hypothesis]\nmax_examples = 8\nshrink = false\n[timeouts]\ncall_s = 3\nimport_s = 20\n[model]\nenabled = false\n"
+
+
+def fast_config(max_examples: int = 8, shrink: bool = False) -> str:
+    """A course config (autograder.toml) for the project's tests: fewer hypothesis examples than a real
+    grade (the buggy files fail on the first examples anyway), short call limits, no model section, and by
+    default no shrinking (it picks the example a message shows, never the score: test_grading checks that)."""
+    return (f"[hypothesis]\nmax_examples = {max_examples}\nshrink = {str(shrink).lower()}\n"
+            "[timeouts]\ncall_s = 3\nimport_s = 20\n[model]\nenabled = false\n")
+
+
+FAST_CONFIG = fast_config()
 
 
 def grade_quick(path: Path, out_dir: Path, **kwargs: Any) -> Dict[str, Any]:
@@ -30,6 +38,10 @@ def grade_quick(path: Path, out_dir: Path, **kwargs: Any) -> Dict[str, Any]:
 
 def by_id(document: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return {c["id"]: c for c in document["checks"]}
+
+
+def passed(document: Dict[str, Any]) -> Set[str]:
+    return {c["id"] for c in document["checks"] if c["status"] == "passed"}
 
 
 def lost(document: Dict[str, Any]) -> List[str]:

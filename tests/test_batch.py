@@ -16,17 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
 from autograder import batch, cli
 from autograder import report as report_mod
 from autograder.grade import grade
-from tests.grading_helpers import REPO, SUBMISSIONS
-from tests.test_hostile import HOSTILE, ZEROS
+from tests.grading_helpers import REPO, SUBMISSIONS, fast_config, passed
+from tests.process_helpers import leftovers, living_descendants
+from tests.test_hostile import HOSTILE, NAMES, ZEROS, fill
 
-CONFIG = "[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 3\n[model]\nenabled = false\n"
+CONFIG = fast_config(max_examples=5)
 MAX_SCORE = 80.0  # the model section (20 points) is disabled
 OUTPUTS = {"gradebook.csv", "summary.json", "scores.png", batch.STATE_DIR}
 EXAMPLES = ["correct.py", "correct_einsum.py", "buggy_no_scaling.py", "buggy_softmax_wrong_axis.py", "template.py"]
@@ -35,67 +36,6 @@ pytestmark = pytest.mark.timeout(600, method="thread")  # a backstop: a batch mu
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-Proc = Tuple[int, int]  # (pid, start time): a pid that was reused is another process
-
-
-def _start_time(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        return int(handle.read().rsplit(b")", 1)[1].split()[19])
-
-
-def _alive(procs: Set[Proc]) -> Set[Proc]:
-    """Those of procs still running (not zombies)."""
-    alive = set()
-    for pid, started in procs:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[19]) == started and fields[0] not in (b"Z", b"X"):
-            alive.add((pid, started))
-    return alive
-
-
-def descendants(root: int) -> Set[Proc]:
-    """root's living descendants, found through /proc (parent links)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as handle:
-                    parents[int(entry)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
-        found |= frontier
-    procs = set()
-    for pid in found:
-        try:
-            procs.add((pid, _start_time(pid)))
-        except OSError:
-            continue
-    return _alive(procs)
-
-
-def leftovers(procs: Set[Proc], wait_s: float = 5.0) -> List[str]:
-    """Those of procs still alive after wait_s (a fork-server notices its end of stdin within a second),
-    as "pid command line"."""
-    deadline = time.monotonic() + wait_s
-    while _alive(procs) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    found = []
-    for pid, _ in sorted(_alive(procs)):
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        found.append(f"{pid} {command[:200]}")
-    return found
-
 
 def run_cli(*args: str) -> int:
     return cli.main(["batch", *args])
@@ -115,10 +55,6 @@ def reports(out: Path) -> Dict[str, Dict[str, Any]]:
 def gradebook(out: Path) -> List[Dict[str, str]]:
     with open(out / "gradebook.csv", newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def passed(document: Dict[str, Any]) -> Set[str]:
-    return {c["id"] for c in document["checks"] if c["status"] == "passed"}
 
 
 def no_half_written_files(out: Path, temporaries: bool = False) -> None:
@@ -150,9 +86,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory, config: Path) -> Iterator[T
     folder.mkdir()
     for name in EXAMPLES:
         shutil.copy(SUBMISSIONS / name, folder / name)
-    before = descendants(os.getpid())
+    before = living_descendants(os.getpid())
     code = run_cli(str(folder), "--out", str(root / "out"), "--jobs", "2", "--config", str(config))
-    assert leftovers(descendants(os.getpid()) - before) == []
+    assert leftovers(living_descendants(os.getpid()) - before) == []
     yield folder, root / "out", code
 
 
@@ -250,7 +186,7 @@ def test_changed_file_config_or_force_regrades(tmp_path: Path, config: Path) -> 
     assert reports(out)["correct"]["submission"]["sha256"] == batch.sha256_of(folder / "correct.py")
     assert graded_now("--force") == 2
     other = tmp_path / "other.toml"
-    other.write_text(CONFIG.replace("max_examples = 5", "max_examples = 4"))
+    other.write_text(fast_config(max_examples=4))
     assert graded_now(cfg=other) == 2
 
 
@@ -269,7 +205,7 @@ def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: 
         while len(list((out / batch.STATE_DIR).glob("*.json"))) < 2 and time.monotonic() < deadline:
             assert proc.poll() is None, "the batch ended before it could be killed"
             time.sleep(0.05)
-        tree = descendants(proc.pid)  # grading processes, the fork-server and its workers
+        tree = living_descendants(proc.pid)  # grading processes, the fork-server and its workers
         proc.kill()
     finally:
         proc.kill()
@@ -305,7 +241,7 @@ def test_ctrl_c_finishes_running_grades_and_resumes(tmp_path: Path, config: Path
         deadline = time.monotonic() + 120
         while not list((out / batch.STATE_DIR).glob("*.json")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        tree = descendants(proc.pid)
+        tree = living_descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
     finally:
@@ -342,10 +278,10 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
         return real_grade(path, *args, **kwargs)
 
     monkeypatch.setattr(batch, "grade", grade_or_die)
-    before = descendants(os.getpid())
+    before = living_descendants(os.getpid())
     result = batch.run_batch([str(folder)], tmp_path / "out", jobs=2, config_file=config, limit_s=8.0,
                              progress=False)
-    assert leftovers(descendants(os.getpid()) - before) == []
+    assert leftovers(living_descendants(os.getpid()) - before) == []
     assert result.summary["outcome"] == {"graded": 1, "timeout": 1, "crashed": 1}
     found = reports(tmp_path / "out")
     assert found["correct"]["score"] == MAX_SCORE
@@ -372,13 +308,12 @@ def _hostile_copies(folder: Path) -> List[str]:
     secret = folder.parent / "secret.txt"
     secret.write_text("batch-secret")
     for path in sorted(HOSTILE.glob("*.py")):
-        source = (path.read_text().replace("__HOSTILE_PORT__", str(port))
-                  .replace("__HOSTILE_UNIX__", str(folder.parent / "nothing.sock"))
-                  .replace("__HOSTILE_SECRET_FILE__", str(secret)))
+        source = fill(path.read_text(), port, folder.parent / "nothing.sock", secret)
         (folder / path.name).write_text(source)
-    return sorted(p.stem for p in HOSTILE.glob("*.py"))
+    return NAMES
 
 
+@pytest.mark.slow  # the whole hostile corpus again, in one batch (issue 4: "every hostile submission")
 def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, config: Path) -> None:
     """The whole hostile collection with correct, buggy and all-zeros files in one batch: exit 0, a row for
     each, full marks for the correct ones, no hostile file better than all zeros, no process left."""
@@ -389,10 +324,10 @@ def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, confi
         shutil.copy(SUBMISSIONS / name, honest / name)
     (honest / "zeros.py").write_text(ZEROS)
     out = tmp_path / "out"
-    before = descendants(os.getpid())
+    before = living_descendants(os.getpid())
     code = run_cli(str(tmp_path / "hostile"), str(honest / "*.py"), "--out", str(out), "--jobs", "2",
                    "--config", str(config))
-    assert leftovers(descendants(os.getpid()) - before) == []
+    assert leftovers(living_descendants(os.getpid()) - before) == []
     assert code == cli.EXIT_OK
     found = reports(out)
     assert sorted(r["submission"] for r in gradebook(out)) == sorted(found) == sorted(
@@ -484,14 +419,14 @@ def test_local_dask_cluster(tmp_path: Path, config: Path) -> None:
     for name in ("correct.py", "buggy_no_scaling.py", "template.py"):
         shutil.copy(SUBMISSIONS / name, folder / name)
     out = tmp_path / "out"
-    before = descendants(os.getpid())
+    before = living_descendants(os.getpid())
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
                                   worker_dashboard_address=None) as cluster:
         code = run_cli(str(folder), "--out", str(out), "--config", str(config),
                        "--scheduler", cluster.scheduler_address)
         with distributed.Client(cluster) as client:
             workers = set(client.run(os.getpid).values())
-        tree = set().union(*(descendants(pid) for pid in workers))  # each worker's fork-server
+        tree = set().union(*(living_descendants(pid) for pid in workers))  # each worker's fork-server
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in tree]
     assert workers and workers.isdisjoint({os.getpid()})
     assert code == cli.EXIT_OK
@@ -500,6 +435,6 @@ def test_local_dask_cluster(tmp_path: Path, config: Path) -> None:
     assert found["template"]["score"] == 0
     assert json.loads((out / "summary.json").read_text())["outcome"] == {"graded": 3}
     assert any(b"autograder.forkserver" in command for command in commands)  # workers forked on the worker
-    left = leftovers(tree | (descendants(os.getpid()) - before), wait_s=10.0)
+    left = leftovers(tree | (living_descendants(os.getpid()) - before), wait_s=10.0)
     # multiprocessing's resource tracker serves this test process until it exits: Dask's, not a grade's
     assert [line for line in left if "multiprocessing.resource_tracker" not in line] == []

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from autograder.contract import COMPOSED_FROM, EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
-from autograder.diagnosis import ANY_SECTION, GRADIENT_MISTAKES, MISTAKES, Mistake, diagnose, mistake
+from autograder.diagnosis import (_CANDIDATE_RULES, ANY_SECTION, GRADIENT_MISTAKES, MISTAKES, Mistake, diagnose,
+                                 diagnose_error, gradient_mistake, mistake)
 from reference import attention as ref
 
 SUBMISSIONS = Path(__file__).resolve().parents[1] / "student_submissions"
@@ -246,7 +247,10 @@ def test_buggy_submission_is_diagnosed_as_its_mistake(path: Path) -> None:
         assert diagnosed_cases or function not in affected, f"{function} never shows {expected.id}"
 
 
-@pytest.mark.parametrize("path", [p for p in BUGGY if mistake_of(p) in GRADIENT_IDS], ids=lambda path: path.stem)
+GRADIENT_BUGGY = [p for p in BUGGY if mistake_of(p) in GRADIENT_IDS]
+
+
+@pytest.mark.parametrize("path", GRADIENT_BUGGY, ids=lambda path: path.stem)
 def test_gradient_mistake_keeps_values_and_loses_gradients(path: Path) -> None:
     lost = []
     for function, student in contract_functions(load(path)).items():
@@ -257,6 +261,7 @@ def test_gradient_mistake_keeps_values_and_loses_gradients(path: Path) -> None:
         if not all(p.requires_grad for p in parts(output)):
             lost.append(function)
     assert lost, "every output still carries a gradient"
+    assert gradient_mistake(path.read_text()).id == mistake_of(path)  # named from the source
 
 
 # ---------------------------------------------------------------- robustness
@@ -328,10 +333,8 @@ def _raised(call: Callable[[], object]) -> Tuple[str, str]:
     ("wrong_matmul_order", "aggregate_values", lambda: (torch.softmax(torch.randn(1, 6, 6), -1), torch.randn(1, 6, 64))),
 ])
 def test_an_error_that_a_classic_mistake_raises_names_it(mistake_id: str, function: str, make_args) -> None:
-    from autograder.diagnosis import _CANDIDATE_RULES, diagnose_error
-
     args = make_args()
-    rule = dict((m.id, r) for m, r in _CANDIDATE_RULES[function])[mistake_id]
+    rule = {m.id: r for m, r in _CANDIDATE_RULES[function]}[mistake_id]
     error_type, text = _raised(lambda: list(rule(*args)))
     assert diagnose_error(function, args, {}, error_type, text) == mistake(mistake_id)
     assert diagnose_error(function, args, {}, error_type, "some other message") is None
@@ -339,24 +342,13 @@ def test_an_error_that_a_classic_mistake_raises_names_it(mistake_id: str, functi
 
 
 def test_an_error_two_mistakes_raise_alike_names_neither() -> None:
-    from autograder.diagnosis import diagnose_error
-
     Q = K = V = torch.randn(1, 6, 64)  # Q @ K and V @ weights fail with the same bmm message here
     error_type, text = _raised(lambda: Q @ K)
     assert diagnose_error(ATTENTION, (Q, K, V), {}, error_type, text) is None
 
 
 def test_gradient_mistake_tells_numpy_from_detach() -> None:
-    from autograder.diagnosis import gradient_mistake
-
     assert gradient_mistake("import numpy as np\ndef f(x):\n    return x").id == "numpy_round_trip"
     assert gradient_mistake("def f(x):\n    return torch.from_numpy(x.numpy())").id == "numpy_round_trip"
     assert gradient_mistake("def f(x):\n    return x.detach()").id == "detached_output"
     assert gradient_mistake("def f(:").id == "detached_output"
-
-
-@pytest.mark.parametrize("path", [p for p in BUGGY if mistake_of(p) in GRADIENT_IDS], ids=lambda path: path.stem)
-def test_gradient_mistake_of_each_gradient_submission(path: Path) -> None:
-    from autograder.diagnosis import gradient_mistake
-
-    assert gradient_mistake(path.read_text()).id == mistake_of(path)

@@ -9,7 +9,7 @@ import pytest
 
 from autograder import diagnosis
 from autograder.config import load_config
-from tests.grading_helpers import SUBMISSIONS, by_id, grade_quick, lost, variant
+from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, by_id, fast_config, grade_quick, lost, variant
 
 CORRECT = sorted(SUBMISSIONS.glob("correct*.py"))
 BUGGY = sorted(SUBMISSIONS.glob("buggy_*.py"))
@@ -106,7 +106,7 @@ def test_two_runs_give_identical_reports_apart_from_timings(graded, tmp_path):
     runs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "autograder.toml").write_text("[hypothesis]\nmax_examples = 8\n[model]\nenabled = false\n")
+        (tmp_path / name / "autograder.toml").write_text(fast_config(shrink=True))
         runs.append(grade_quick(path, tmp_path / name))
     assert runs[0]["score"] == graded[path]["score"] and lost(runs[0]) == lost(graded[path])
     first, second = runs
@@ -120,8 +120,7 @@ def test_two_runs_give_identical_reports_apart_from_timings(graded, tmp_path):
 
 def test_course_config_sets_points_and_hides_checks(tmp_path):
     (tmp_path / "autograder.toml").write_text(
-        'hidden = ["scores.any_shapes"]\n[points]\n"scores.values" = 40\n'
-        "[hypothesis]\nmax_examples = 8\n[model]\nenabled = false\n")
+        'hidden = ["scores.any_shapes"]\n[points]\n"scores.values" = 40\n' + FAST_CONFIG)
     document = grade_quick(SUBMISSIONS / "buggy_no_scaling.py", tmp_path)
     checks = by_id(document)
     assert checks["scores.values"]["max_score"] == 40 and document["max_score"] == 116

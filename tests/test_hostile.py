@@ -32,13 +32,13 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from autograder import plugin, terminal
-from tests.grading_helpers import CORRECT, REPO, by_id, grade_quick
+from tests.grading_helpers import CORRECT, REPO, by_id, fast_config, grade_quick, passed
+from tests.process_helpers import descendants, processes
 
 HOSTILE = Path(__file__).parent / "hostile"
 NAMES = sorted(p.stem for p in HOSTILE.glob("*.py"))
 MARK = b"HOSTILE-PLANT"
-CONFIG = ("[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 3\nimport_s = 20\n"
-          "[model]\nenabled = false\n")
+CONFIG = fast_config(max_examples=5)
 TIME_LIMIT_S = 90.0  # per grading; the slowest files cost a few call timeouts (3 s) and worker restarts
 SLOW = {"infinite_loop", "forge_protocol"}  # files whose attack costs call timeouts on purpose
 
@@ -67,46 +67,19 @@ pytestmark = pytest.mark.timeout(900, method="thread")  # a backstop: the grader
 
 # -- processes ------------------------------------------------------------------------------------
 
-def _processes() -> Dict[int, tuple]:
-    """pid -> (ppid, state, comm, cmdline) for every process."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        comm = stat[stat.index(b"(") + 1:stat.rindex(b")")].decode("utf-8", "replace")
-        fields = stat.rsplit(b")", 1)[1].split()
-        found[int(entry)] = (int(fields[1]), fields[0].decode(), comm, cmdline)
-    return found
-
-
-def _descendants(procs: Dict[int, tuple]) -> set:
-    found, frontier = set(), {os.getpid()}
-    while frontier:
-        frontier = {p for p, info in procs.items() if info[0] in frontier} - found
-        found |= frontier
-    return found
-
-
 def _strays(marker: str, earlier: set) -> Dict[int, str]:
     """Living processes a submission may have started: its marker in their command line, a hostile-* name,
     or a descendant of this process that was not there before the grading (except a fork-server, which
     serves many gradings)."""
-    procs, me = _processes(), os.getpid()
-    new = _descendants(procs) - earlier
+    procs, me = processes(), os.getpid()
+    new = set(descendants(me, procs)) - earlier
     found = {}
-    for pid, (ppid, state, comm, cmdline) in procs.items():
-        if pid == me or state in ("Z", "X"):
+    for pid, proc in procs.items():
+        if pid == me or proc.state in ("Z", "X"):
             continue
-        server = ppid == me and "forkserver" in cmdline
-        if marker in cmdline or comm.startswith("hostile-") or (pid in new and not server):
-            found[pid] = f"{pid} ({comm}) {cmdline[:160]}"
+        server = proc.ppid == me and "forkserver" in proc.cmdline
+        if marker in proc.cmdline or proc.comm.startswith("hostile-") or (pid in new and not server):
+            found[pid] = f"{pid} ({proc.comm}) {proc.cmdline[:160]}"
     return found
 
 
@@ -151,6 +124,13 @@ def _planted(before: set, folders: List[Path], since: float, own: set) -> List[P
                 found += [p for p in sub.iterdir() if not p.name.startswith("autograder-work-")
                           and p.stat().st_mtime >= since - 1]
     return sorted({p for p in found if p not in own and _marked(p)})
+
+
+def fill(source: str, port: int, unix_path: Path, secret_file: Path) -> str:
+    """A hostile file's source with its placeholders filled: the port and unix socket it reaches for, and
+    the secret file it tries to read."""
+    return (source.replace("__HOSTILE_PORT__", str(port)).replace("__HOSTILE_UNIX__", str(unix_path))
+            .replace("__HOSTILE_SECRET_FILE__", str(secret_file)))
 
 
 # -- one grading per file -------------------------------------------------------------------------
@@ -204,8 +184,7 @@ class Arena:
             sock.close()
 
     def fill(self, source: str) -> str:
-        return (source.replace("__HOSTILE_PORT__", str(self.port)).replace("__HOSTILE_UNIX__", str(self.unix_path))
-                .replace("__HOSTILE_SECRET_FILE__", str(self.secret_file)))
+        return fill(source, self.port, self.unix_path, self.secret_file)
 
     def grade_source(self, name: str, source: str, folder: Optional[Path] = None) -> Graded:
         """Grade `source` as `<folder>/<name>.py` (a fresh folder by default, next to a correct classmate.py)."""
@@ -217,7 +196,7 @@ class Arena:
         path.write_text(self.fill(source))
         expected = set(os.listdir(folder))
         result = Graded(name, folder)
-        earlier, wall = _descendants(_processes()), time.time()
+        earlier, wall = set(descendants(os.getpid())), time.time()
         start = time.monotonic()
         try:
             result.document = grade_quick(path, self.out)
@@ -259,10 +238,6 @@ def _params() -> List[Any]:
     return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES]
 
 
-def _passed(document: Dict[str, Any]) -> set:
-    return {c["id"] for c in document["checks"] if c["status"] == "passed"}
-
-
 # -- every file -----------------------------------------------------------------------------------
 
 def test_baseline_is_a_graded_zero_attempt(arena: Arena) -> None:
@@ -286,7 +261,7 @@ def test_grading_finishes_with_every_check(arena: Arena, name: str) -> None:
 def test_gains_nothing_over_zeros(arena: Arena, name: str) -> None:
     document = arena.graded(name).document
     assert document is not None
-    gained = _passed(document) - _passed(arena.baseline.document)
+    gained = passed(document) - passed(arena.baseline.document)
     assert not gained, f"{name} passed checks that all-zeros fails: {sorted(gained)}"
     assert document["score"] <= arena.baseline.document["score"]
     assert document["max_score"] == arena.baseline.document["max_score"]

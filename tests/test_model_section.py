@@ -42,7 +42,7 @@ def test_correct_keeps_every_model_point_with_heatmaps(gpt2_dir, out):
     assert [Path(p).name for p in heatmaps] == [f"layer0_head{h:02d}.png" for h in range(12)]
     # the whole section once the model is loaded (~1.3 s on 2 busy cores); 90 s is the course's budget
     timing = metrics["timing_s"]
-    assert 0 < timing["section"] < 90 and timing["load"] >= 0 and metrics["peak_memory_mb"]["student"] > 0
+    assert 0 < timing["section"] < 90 and "load" in timing and metrics["peak_memory_mb"]["student"] > 0
 
 
 @pytest.mark.slow

@@ -3,13 +3,24 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
+
+import pytest
 
 from autograder import views
-from tests.grading_helpers import SUBMISSIONS, grade_quick
+from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, grade_quick
 
 
-def test_views_carry_partial_credit_and_feedback(tmp_path):
-    document = grade_quick(SUBMISSIONS / "buggy_mask_ignored.py", tmp_path)
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:
+    """The report of a submission that loses some points, graded once for the module."""
+    out = tmp_path_factory.mktemp("views")
+    grade_quick(SUBMISSIONS / "buggy_mask_ignored.py", out)
+    return out / "buggy_mask_ignored.json"
+
+
+def test_views_carry_partial_credit_and_feedback(graded):
+    document = json.loads(graded.read_text())
     assert 0 < document["score"] < document["max_score"]
 
     line = views.classroom_output(document)
@@ -27,11 +38,10 @@ def test_views_carry_partial_credit_and_feedback(tmp_path):
     assert "softmax" in gradescope["output"]
 
 
-def test_export_command_writes_each_view_and_refuses_non_reports(tmp_path, capsys):
+def test_export_command_writes_each_view_and_refuses_non_reports(graded, tmp_path, capsys):
     from autograder.cli import main
 
-    grade_quick(SUBMISSIONS / "buggy_mask_ignored.py", tmp_path)
-    report = tmp_path / "buggy_mask_ignored.json"
+    report = graded
     document = json.loads(report.read_text())
 
     assert main(["export", str(report), "--format", "classroom"]) == 0
@@ -52,7 +62,7 @@ def test_pytest_prints_the_teaching_message_not_the_grader_traceback(tmp_path):
     import sys
 
     config = tmp_path / "course.toml"
-    config.write_text('hidden = ["scores.values"]\n[model]\nenabled = false\n')
+    config.write_text('hidden = ["scores.values"]\n' + FAST_CONFIG)
     run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
                           "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
                           "-k", "scores", "-p", "no:cacheprovider"],

@@ -66,7 +66,7 @@ for kind, path in _sources():
             continue
         if callable(NS.get("attention_weights")):
             break
-print("read attempts:", sorted(READ.items())[:40])
+print("read attempts:", sorted(READ.items(), key=lambda item: (item[0].startswith("git:"), item))[:40])  # git last
 STOLEN = {k: v for k, v in NS.items() if callable(v)}
 
 

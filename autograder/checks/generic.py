@@ -22,7 +22,7 @@ from autograder.runtime.submission import SubmissionError
 
 Rule = Callable[..., Iterable[Any]]
 # (rtol, atol) used by diagnosis only, by the coarser dtype of the two outputs compared
-_DIAGNOSIS_TOLERANCE = {torch.float64: (1e-6, 1e-8), torch.float32: (1e-4, 1e-5)}
+_DIAGNOSIS_TOLERANCE = {torch.float64: (1e-8, 1e-11), torch.float32: (1e-4, 1e-5)}
 
 
 @dataclass(frozen=True)

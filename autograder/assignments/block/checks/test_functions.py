@@ -40,13 +40,9 @@ def test_values(section, submission, course):
     fn = FUNCTION_OF[section]
     for problem in FIXED[section]:
         check_against_reference(submission, SPEC, fn, problem.args(fn), course, where=str(problem))
-
-
-@pytest.mark.check("gelu.values")
-def test_gelu_on_a_grid(submission, course):
-    """x from -6 to 6 in steps of 0.01, where the tanh and erf forms and ReLU part ways."""
-    grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
-    check_against_reference(submission, SPEC, "gelu", (grid,), course, where="x = -6.00, -5.99, ..., 6.00")
+    if fn == "gelu":  # x from -6 to 6 in steps of 0.01, where the tanh and erf forms and ReLU part ways
+        grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+        check_against_reference(submission, SPEC, fn, (grid,), course, where="x = -6.00, -5.99, ..., 6.00")
 
 
 @pytest.mark.check("layer_norm.any_shapes")

@@ -24,7 +24,7 @@ from autograder.report import document as report_mod
 from autograder.report import terminal
 from autograder.runtime.submission import Submission, SubmissionError, answer_paths
 
-CHECKS_DIR = Path(__file__).parent / "checks"
+CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.ini is the grader's own, and the rootdir
 DEFAULT_REPORT = Path("grading") / "report.json"
 _SESSION = pytest.StashKey["GradingSession"]()
 

@@ -34,7 +34,7 @@ class CheckFailed(Diagnosable, AssertionError):
 _ERROR_HINTS = {
     "missing": "define every function of the contract with exactly the names in template.py",
     "raised": "run your function on the example from the template to reproduce the error",
-    "banned": "this assignment asks you to write attention yourself from the four sections",
+    "banned": "this assignment asks you to write that computation yourself, from the contract's functions",
     "load": "your file must import cleanly: run `python yourfile.py` to see the problem",
     "timeout": "look for a loop that never ends, or work that grows far beyond the tensor sizes",
     "crashed": "do not call sys.exit/os._exit, and keep memory use to what the tensors need",

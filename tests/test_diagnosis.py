@@ -17,15 +17,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from autograder.contract import (
+from autograder.assignments.attention.contract import (
     COMPOSED_FROM,
     EXAMPLE_D,
     EXAMPLE_SEQ,
     RETURN_ARITY,
     SECTION_FUNCTIONS,
 )
-from autograder.diagnosis import (
-    _CANDIDATE_RULES,
+from autograder.assignments.attention.mistakes import (
+    CANDIDATE_RULES,
     ANY_SECTION,
     GRADIENT_MISTAKES,
     MISTAKES,
@@ -349,7 +349,7 @@ def _raised(call: Callable[[], object]) -> Tuple[str, str]:
 ])
 def test_an_error_that_a_classic_mistake_raises_names_it(mistake_id: str, function: str, make_args) -> None:
     args = make_args()
-    rule = {m.id: r for m, r in _CANDIDATE_RULES[function]}[mistake_id]
+    rule = {m.id: r for m, r in CANDIDATE_RULES[function]}[mistake_id]
     error_type, text = _raised(lambda: list(rule(*args)))
     assert diagnose_error(function, args, {}, error_type, text) == mistake(mistake_id)
     assert diagnose_error(function, args, {}, error_type, "some other message") is None

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.checks.support import (
+from autograder.assignments.attention.inputs import (
     call_checked,
     cases,
     check_against_reference,

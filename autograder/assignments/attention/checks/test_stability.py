@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.support import Case, check_against_reference, section_args
+from autograder.assignments.attention.inputs import CHECK, Case, section_args
 
 LARGE = [Case(seed=11, mask="none"), Case(batch=(2,), seq_q=5, seq_k=9, mask="random", seed=12)]
 
@@ -14,4 +14,4 @@ def test_softmax_stability(submission, course):
     for case in LARGE:
         scores, mask = section_args("softmax", case)
         for label, big in (("scores of order 1e4", scores * 1e4 / 3), ("scores + 100", scores + 100)):
-            check_against_reference(submission, "softmax", (big, mask), course, where=f"{label}, {case}")
+            CHECK.against_reference(submission, "softmax", (big, mask), course, where=f"{label}, {case}")

@@ -13,7 +13,9 @@ from typing import Any, Dict, Tuple
 import pytest
 import torch
 
-from autograder.assignments.block import mistakes
+from autograder.assignments.block.contract import ASSIGNMENT
+from autograder.assignments.block.mistakes import CATALOGUE
+from autograder.diagnosis import GRADIENT_MISTAKES
 from reference import block as ref
 from reference.multihead import causal_mask
 from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, raised, same
@@ -21,8 +23,8 @@ from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, rais
 FOLDER = SUBMISSIONS / "block"
 CORRECT = sorted(FOLDER.glob("correct*.py"))
 BUGGY = sorted(FOLDER.glob("buggy_*.py"))
-FUNCTIONS = tuple(mistakes.SECTION_FUNCTIONS.values())
-BY_ID = {m.id: (m, f) for f, rules in mistakes.RULES.items() for m, _ in rules}
+FUNCTIONS = ASSIGNMENT.function_names
+BY_ID = {m.id: (m, f) for f, rules in CATALOGUE.rules.items() for m, _ in rules}
 
 
 def random_params(d_model: int, d_ff: int, g: torch.Generator) -> Dict[str, torch.Tensor]:
@@ -70,7 +72,7 @@ def _student(module: Any, function: str, inputs: Dict[str, Any]) -> Tuple[bool, 
 
 
 def _explained(function: str, inputs: Dict[str, Any], mistake_id: str, raised_: bool, got: Any) -> bool:
-    rules = [r for m, r in mistakes.CANDIDATE_RULES[function] if m.id == mistake_id]
+    rules = [r for m, r in CATALOGUE.candidates(function) if m.id == mistake_id]
     if raised_:
         return any(raised(lambda: list(r(**inputs))) == got for r in rules)
     return any(same(got, candidate) for r in rules for candidate in outputs(r, inputs))
@@ -80,7 +82,7 @@ def test_catalogue_has_the_issue_mistakes():
     required = {"post_ln", "missing_residual", "unbiased_variance", "eps_outside_sqrt", "layer_norm_wrong_axis",
                 "exact_gelu", "relu", "attention_biases_ignored", "mlp_residual_from_x"}
     assert required <= set(BY_ID)
-    assert len(BY_ID) == len(mistakes.MISTAKES)
+    assert len(BY_ID) + len(GRADIENT_MISTAKES) == len(CATALOGUE.mistakes)
     assert {path.stem for path in BUGGY} == {f"buggy_{i}" for i in BY_ID}
 
 
@@ -93,7 +95,7 @@ def test_correct_submissions_match_the_reference(path: Path, case: str):
         failed, got = _student(module, function, inputs)
         assert not failed, (function, got)
         assert same(got, getattr(ref, function)(**inputs)), function
-        for m, rule in mistakes.CANDIDATE_RULES[function]:
+        for m, rule in CATALOGUE.candidates(function):
             assert not any(same(got, c) for c in outputs(rule, inputs)), (function, m.id)
 
 
@@ -114,7 +116,8 @@ def test_each_buggy_submission_is_its_mistake(path: Path):
 
 
 def test_rules_differ_from_the_reference_on_the_example():
-    for function, rules in mistakes.CANDIDATE_RULES.items():
+    for function in FUNCTIONS:
+        rules = CATALOGUE.candidates(function)
         inputs = CASES["distilgpt2"][function]
         for m, rule in rules:
             got = outputs(rule, inputs)

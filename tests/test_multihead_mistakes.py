@@ -13,15 +13,17 @@ from typing import Any, Dict, Tuple
 import pytest
 import torch
 
-from autograder.assignments.multihead import mistakes
+from autograder.assignments.multihead.contract import ASSIGNMENT
+from autograder.assignments.multihead.mistakes import CATALOGUE
+from autograder.diagnosis import GRADIENT_MISTAKES
 from reference import multihead as ref
 from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, raised, same
 
 FOLDER = SUBMISSIONS / "multihead"
 CORRECT = sorted(FOLDER.glob("correct*.py"))
 BUGGY = sorted(FOLDER.glob("buggy_*.py"))
-FUNCTIONS = tuple(mistakes.SECTION_FUNCTIONS.values())
-BY_ID = {m.id: (m, f) for f, rules in mistakes.RULES.items() for m, _ in rules}
+FUNCTIONS = ASSIGNMENT.function_names
+BY_ID = {m.id: (m, f) for f, rules in CATALOGUE.rules.items() for m, _ in rules}
 
 
 def _inputs(batch: Tuple[int, ...], seq: int, d_model: int, n_heads: int, mask: str, seed: int) -> Dict[str, Dict[str, Any]]:
@@ -60,7 +62,7 @@ def _student(module: Any, function: str, inputs: Dict[str, Any]) -> Tuple[bool, 
 
 def _explained(function: str, inputs: Dict[str, Any], mistake_id: str, raised_: bool, got: Any) -> bool:
     """Whether the named mistake's rule (own or lifted) reproduces got (an output, or the error raised)."""
-    rules = [r for m, r in mistakes.CANDIDATE_RULES[function] if m.id == mistake_id]
+    rules = [r for m, r in CATALOGUE.candidates(function) if m.id == mistake_id]
     if raised_:
         return any(raised(lambda: list(r(**inputs))) == got for r in rules)
     return any(same(got, candidate) for r in rules for candidate in outputs(r, inputs))
@@ -71,7 +73,7 @@ def test_catalogue_has_the_issue_mistakes():
                 "causal_mask_excludes_diagonal", "causal_mask_one_future_token", "mask_not_broadcast_over_heads",
                 "output_projection_forgotten", "interleaved_heads", "softmax_wrong_axis"}
     assert required <= set(BY_ID)
-    assert len(BY_ID) == len(mistakes.MISTAKES)  # ids unique
+    assert len(BY_ID) + len(GRADIENT_MISTAKES) == len(CATALOGUE.mistakes)  # ids unique
     assert {path.stem for path in BUGGY} == {f"buggy_{i}" for i in BY_ID}  # one example file per mistake
 
 
@@ -84,7 +86,7 @@ def test_correct_submissions_match_the_reference(path: Path, case: str):
         failed, got = _student(module, function, inputs)
         assert not failed, (function, got)
         assert same(got, _reference(function, inputs)), function
-        for m, rule in mistakes.CANDIDATE_RULES[function]:  # a right answer matches no mistake
+        for m, rule in CATALOGUE.candidates(function):  # a right answer matches no mistake
             assert not any(same(got, c) for c in outputs(rule, inputs)), (function, m.id)
 
 
@@ -106,7 +108,8 @@ def test_each_buggy_submission_is_its_mistake(path: Path):
 
 def test_rules_differ_from_the_reference_on_the_example():
     """Every rule changes the answer on distilgpt2's shapes with a causal mask (no rule is a no-op)."""
-    for function, rules in mistakes.CANDIDATE_RULES.items():
+    for function in FUNCTIONS:
+        rules = CATALOGUE.candidates(function)
         inputs = CASES["distilgpt2"][function]
         for m, rule in rules:
             got = outputs(rule, inputs)

@@ -31,10 +31,9 @@ def test_malformed_dict_specs_are_protocol_errors(spec):
         protocol.decode(spec, {})
 
 
-def test_vjp_reaches_a_dict_entry(monkeypatch):
-    from autograder.runtime import worker
-
-    monkeypatch.setattr(worker, "SECTION_FUNCTIONS", {"block": "transformer_block"})  # TODO(framework): assignment
+@pytest.mark.parametrize("sandbox", [False, True], ids=["in-process", "sandboxed"])
+def test_vjp_reaches_a_dict_entry(sandbox):
+    from autograder.assignments.block import ASSIGNMENT
     from reference import block as ref
     from tests.test_block_mistakes import random_params
 
@@ -42,7 +41,7 @@ def test_vjp_reaches_a_dict_entry(monkeypatch):
     params = random_params(8, 32, g)
     x = torch.randn(2, 3, 8, generator=g, dtype=torch.float64)
     cotangent = torch.randn(2, 3, 8, generator=g, dtype=torch.float64)
-    with Submission(BLOCK, sandbox=False) as submission:
+    with Submission(BLOCK, sandbox=sandbox, contract=ASSIGNMENT.wire()) as submission:
         out, (g_x, g_w1) = submission.vjp("transformer_block", [x, params, 2, None], [0, (1, "mlp.W_1")],
                                           [cotangent])
     leaf_x, leaf_w1 = x.clone().requires_grad_(), params["mlp.W_1"].clone().requires_grad_()

@@ -11,7 +11,7 @@ import torch
 from transformers import GPT2Config
 from transformers.models.gpt2.modeling_gpt2 import GPT2Attention, GPT2Block
 
-from autograder.assignments.block.gpt2_params import attention_params, block_params
+from autograder.model.gpt2_params import attention_params, block_params
 from reference import block as ref_block
 from reference import multihead as ref_mh
 

@@ -54,16 +54,39 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def difference(got: Tensor, want: Tensor, what: str, where: str = "") -> str:
-    """'<what> differ from the reference by up to 0.73 (at index [0, 4, 1]: yours ..., expected ...)'."""
-    bad = ~torch.isfinite(got)
+    """'<what> differ from the reference by up to 0.73 (at index [0, 4, 1]: yours ..., expected ...)'; for
+    bool tensors (masks), how many entries differ and the first of them."""
     context = f" ({where})" if where else ""
+    if want.dtype == torch.bool:
+        wrong = got != want
+        first = [int(i) for i in wrong.nonzero()[0]]
+        return (f"{what} differ from the reference in {int(wrong.sum())} of {want.numel()} entries, first at index "
+                f"{first} (yours {bool(got[tuple(first)])}, expected {bool(want[tuple(first)])}){context}")
+    bad = ~torch.isfinite(got)
     if bad.any():
         first = [int(i) for i in bad.nonzero()[0]]
         return f"{what} contain {int(bad.sum())} NaN/inf value(s) of {got.numel()}, first at index {first}{context}"
-    diff = (got - want).abs()
+    diff = (got - want).abs().nan_to_num(nan=float("inf"))  # where the reference is NaN and yours is not
     idx = [int(i) for i in (diff == diff.max()).nonzero()[0]]
     return (f"{what} differ from the reference by up to {float(diff.max()):.3g} (at index {idx}: yours "
             f"{float(got[tuple(idx)]):.6g}, expected {float(want[tuple(idx)]):.6g}){context}")
+
+
+def copied(value: Any) -> Any:
+    """A trusted copy of an input: tensors cloned, dicts of them (a block's params) copied entry by entry."""
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    return value
+
+
+def matches(got: Tensor, want: Tensor, config: Config) -> bool:
+    """got equals want: exactly for bool tensors (masks), within the config's tolerance for want's dtype."""
+    if want.dtype == torch.bool:
+        return bool(torch.equal(got, want))
+    tol = config.tolerance(want.dtype)
+    return bool(torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False))
 
 
 def outputs_of(value: Any) -> list:
@@ -99,7 +122,7 @@ class Checker:
 
     def expected_of(self, op: str, args: Sequence[Any]) -> Any:
         """The reference answer on trusted copies of the inputs."""
-        return self.reference(self.op(op))(*[a.clone() if isinstance(a, Tensor) else a for a in args])
+        return self.reference(self.op(op))(*[copied(a) for a in args])
 
     # -- validation -------------------------------------------------------------------------------
     def expect_tensor(self, value: Any, op: str, what: str, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -115,6 +138,9 @@ class Checker:
         if list(value.shape) != list(shape):
             raise CheckFailed(f"{fn} returned {what} of shape {shape_of(value)}; expected {list(shape)}",
                               self.shape_hint(op))
+        if value.dtype != dtype and dtype == torch.bool:
+            raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)}; expected bool",
+                              "a mask is True/False: build it with dtype=torch.bool (or compare, e.g. j <= i)")
         if value.dtype != dtype:
             raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)} for {dtype_name(dtype)} inputs",
                               "keep the input dtype: do not hard-code dtype= or call .float()/.double()")
@@ -160,8 +186,7 @@ class Checker:
         op = self.op(op)
         names = self.assignment.outputs(op)
         for got, want, name in zip(outputs_of(actual), outputs_of(expected), names):
-            tol = config.tolerance(want.dtype)
-            if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
+            if matches(got, want, config):
                 continue
             raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where),
                               diagnose=self.diagnoser(op, args, actual))
@@ -175,6 +200,21 @@ class Checker:
         self.compare(actual, expected, op, args, config, where)
         return actual
 
+    def expect_value_error(self, submission: Any, op: str, args: Sequence[Any], situation: str, hint: str) -> None:
+        """The op must refuse these args with ValueError (a contract's way of saying "not like this")."""
+        try:
+            value = submission.call(op, *args)
+        except SubmissionError as error:
+            if error.kind != "raised" or error.raised is None:
+                raise
+            if error.raised[0] == "ValueError":
+                return
+            raise CheckFailed(f"{self.label(op)} raised {error.raised[0]} when {situation}; the contract asks for a "
+                              "ValueError", hint) from None
+        got = (f"a tensor of shape {shape_of(value)}" if isinstance(value, Tensor) else
+               value.desc if isinstance(value, Foreign) else describe(value))
+        raise CheckFailed(f"{self.label(op)} returned {got} when {situation}, instead of raising ValueError", hint)
+
     # -- diagnosis ----------------------------------------------------------------------------------
     def diagnoser(self, op: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
         """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
@@ -186,7 +226,7 @@ class Checker:
 
     def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
         name = self.assignment.function_of(self.op(op))
-        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+        frozen = tuple(copied(a) for a in args)
         assignment = self.assignment
 
         def run() -> Any:

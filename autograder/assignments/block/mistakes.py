@@ -11,36 +11,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from autograder.diagnosis import Mistake
+from autograder.assignments.block.contract import ASSIGNMENT
+from autograder.diagnosis import Catalogue, Rule
 from reference import block as ref
 from reference.multihead import merge_heads, split_heads
 
-Rule = Callable[..., Iterable[object]]  # called with the function's named inputs, yields candidate outputs
 Params = Dict[str, Tensor]
-
-SECTION_FUNCTIONS: Dict[str, str] = {
-    "layer_norm": "layer_norm",
-    "gelu": "gelu",
-    "feed_forward": "feed_forward",
-    "block": "transformer_block",
-}
-RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {function: [] for function in SECTION_FUNCTIONS.values()}
+CATALOGUE = Catalogue(ASSIGNMENT)
+_mistake = CATALOGUE.mistake
 _MAX_VARIANTS = 8  # no rule yields more outputs than this
-
-
-def _mistake(id: str, section: str, hint: str) -> Callable[[Rule], Rule]:
-    """Register the decorated rule as the detector of a new Mistake; definition order is priority order."""
-
-    def register(rule: Rule) -> Rule:
-        RULES[SECTION_FUNCTIONS[section]].append((Mistake(id, section, hint), rule))
-        return rule
-
-    return register
 
 
 def attention(x: Tensor, params: Params, n_heads: int, mask: Optional[Tensor], *, biases: str = "qkvo") -> Tensor:
@@ -228,11 +212,6 @@ def _lift(rule: Rule, piece: str) -> Rule:
     return composed
 
 
-# what diagnosis tries, per function: its own rules, then the rules of the pieces it is built from
-CANDIDATE_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {
-    **RULES,
-    "feed_forward": RULES["feed_forward"] + [(m, _lift(r, "gelu")) for m, r in RULES["gelu"]],
-    "transformer_block": RULES["transformer_block"]
-    + [(m, _lift(r, piece)) for piece in ("layer_norm", "gelu") for m, r in RULES[piece]],
-}
-MISTAKES: Tuple[Mistake, ...] = tuple(m for rules in RULES.values() for m, _ in rules)
+CATALOGUE.lift("gelu", into="feed_forward", how=lambda rule: _lift(rule, "gelu"))
+for _piece in ("layer_norm", "gelu"):
+    CATALOGUE.lift(_piece, into="transformer_block", how=lambda rule, piece=_piece: _lift(rule, piece))

@@ -12,33 +12,17 @@ multi_head_attention (attention).
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from autograder.diagnosis import Mistake
+from autograder.assignments.multihead.contract import ASSIGNMENT
+from autograder.diagnosis import Catalogue, Rule
 from reference import multihead as ref
 
-Rule = Callable[..., Iterable[object]]  # called with the function's named inputs, yields candidate outputs
-
-SECTION_FUNCTIONS: Dict[str, str] = {
-    "split": "split_heads",
-    "merge": "merge_heads",
-    "mask": "causal_mask",
-    "attention": "multi_head_attention",
-}
-RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {function: [] for function in SECTION_FUNCTIONS.values()}
-
-
-def _mistake(id: str, section: str, hint: str) -> Callable[[Rule], Rule]:
-    """Register the decorated rule as the detector of a new Mistake; definition order is priority order."""
-
-    def register(rule: Rule) -> Rule:
-        RULES[SECTION_FUNCTIONS[section]].append((Mistake(id, section, hint), rule))
-        return rule
-
-    return register
+CATALOGUE = Catalogue(ASSIGNMENT)
+_mistake = CATALOGUE.mistake
 
 
 def attention(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, W_o: Tensor, n_heads: int,
@@ -216,11 +200,5 @@ def _through_merge(rule: Rule) -> Rule:
     return composed
 
 
-# what diagnosis tries, per function: its own rules, then (for the attention) the lifted split and merge rules
-CANDIDATE_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {
-    **RULES,
-    "multi_head_attention": RULES["multi_head_attention"]
-    + [(m, _through_split(r)) for m, r in RULES["split_heads"]]
-    + [(m, _through_merge(r)) for m, r in RULES["merge_heads"]],
-}
-MISTAKES: Tuple[Mistake, ...] = tuple(m for rules in RULES.values() for m, _ in rules)
+CATALOGUE.lift("split_heads", into="multi_head_attention", how=_through_split)
+CATALOGUE.lift("merge_heads", into="multi_head_attention", how=_through_merge)

@@ -7,8 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from autograder.assignments.block.contract import EXAMPLE, SPEC, Problem, problems
-from autograder.checks.generic import call_checked, check_against_reference, expected_of
+from autograder.assignments.block.inputs import CHECK, EXAMPLE, Problem, problems
 
 FUNCTION_OF = {"layer_norm": "layer_norm", "gelu": "gelu", "feed_forward": "feed_forward",
                "block": "transformer_block"}
@@ -31,7 +30,7 @@ def test_shapes(section, submission):
     fn = FUNCTION_OF[section]
     for problem in (EXAMPLE, Problem(batch=(2, 3), seq=4, d_model=8, n_heads=2, mask="batched", seed=11)):
         args = problem.args(fn)
-        call_checked(submission, SPEC, fn, args, expected_of(SPEC, fn, args))
+        CHECK.call_checked(submission, fn, args, CHECK.expected_of(fn, args))
 
 
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.check(f"{s}.values")) for s in FIXED])
@@ -39,22 +38,22 @@ def test_values(section, submission, course):
     """Against the reference on fixed problems, float64 and float32."""
     fn = FUNCTION_OF[section]
     for problem in FIXED[section]:
-        check_against_reference(submission, SPEC, fn, problem.args(fn), course, where=str(problem))
+        CHECK.against_reference(submission, fn, problem.args(fn), course, where=str(problem))
     if fn == "gelu":  # x from -6 to 6 in steps of 0.01, where the tanh and erf forms and ReLU part ways
         grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
-        check_against_reference(submission, SPEC, fn, (grid,), course, where="x = -6.00, -5.99, ..., 6.00")
+        CHECK.against_reference(submission, fn, (grid,), course, where="x = -6.00, -5.99, ..., 6.00")
 
 
 @pytest.mark.check("layer_norm.any_shapes")
 @given(problem=problems())
 def test_layer_norm_any_shapes(submission, course, problem):
-    check_against_reference(submission, SPEC, "layer_norm", problem.args("layer_norm"), course, where=str(problem))
+    CHECK.against_reference(submission, "layer_norm", problem.args("layer_norm"), course, where=str(problem))
 
 
 @pytest.mark.check("feed_forward.any_shapes")
 @given(problem=problems())
 def test_feed_forward_any_shapes(submission, course, problem):
-    check_against_reference(submission, SPEC, "feed_forward", problem.args("feed_forward"), course,
+    CHECK.against_reference(submission, "feed_forward", problem.args("feed_forward"), course,
                             where=str(problem))
 
 
@@ -62,5 +61,5 @@ def test_feed_forward_any_shapes(submission, course, problem):
 @given(problem=problems())
 def test_block_any_shapes(submission, course, problem):
     """Any batch dims (none too), 1..10 tokens, 1..4 heads of 1..6 dims, no mask, causal or per batch entry."""
-    check_against_reference(submission, SPEC, "transformer_block", problem.args("transformer_block"), course,
+    CHECK.against_reference(submission, "transformer_block", problem.args("transformer_block"), course,
                             where=str(problem))

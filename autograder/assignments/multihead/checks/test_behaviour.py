@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.assignments.multihead.contract import ARG_NAMES, SPEC, Problem
-from autograder.checks.generic_behaviour import check_contract, check_gradients
+from autograder.assignments.multihead.inputs import CHECK, Problem
+from autograder.checks.behaviour import check_contract, check_gradients
 
 FUNCTION_OF = {"split": "split_heads", "merge": "merge_heads", "attention": "multi_head_attention"}
 WRT = {"split_heads": [0], "merge_heads": [0], "multi_head_attention": [0, 1, 2, 3, 4]}
@@ -18,7 +18,7 @@ def test_contract(section, submission):
     fn = FUNCTION_OF.get(section, "causal_mask")
     for dtype in (torch.float32, torch.float64):
         problem = Problem(batch=(2,), seq=5, d_model=12, n_heads=3, mask="batched", seed=21, dtype=dtype)
-        check_contract(submission, SPEC, fn, problem.args(fn), ARG_NAMES[fn])
+        check_contract(CHECK, submission, fn, problem.args(fn))
 
 
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.check(f"{s}.gradients"))
@@ -28,4 +28,4 @@ def test_gradients(section, submission, course):
     equal the reference's."""
     fn = FUNCTION_OF[section]
     problem = Problem(batch=(2,), seq=4, d_model=6, n_heads=2, mask="causal", seed=22)
-    check_gradients(submission, SPEC, fn, problem.args(fn), ARG_NAMES[fn], WRT[fn], course)
+    check_gradients(CHECK, submission, fn, problem.args(fn), WRT[fn], course.seed, config=course)

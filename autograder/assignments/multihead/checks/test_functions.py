@@ -6,8 +6,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from autograder.assignments.multihead.contract import EXAMPLE, SPEC, Problem, problems
-from autograder.checks.generic import call_checked, check_against_reference, expect_value_error, expected_of
+from autograder.assignments.multihead.inputs import CHECK, EXAMPLE, Problem, problems
 
 BATCHED = Problem(batch=(2,), seq=5, d_model=24, n_heads=4, mask="batched", seed=1)
 FIXED = [
@@ -30,7 +29,7 @@ def test_shapes(section, submission):
     fn = FUNCTION_OF[section]
     for problem in (EXAMPLE, BATCHED):
         args = problem.args(fn)
-        call_checked(submission, SPEC, fn, args, expected_of(SPEC, fn, args))
+        CHECK.call_checked(submission, fn, args, CHECK.expected_of(fn, args))
 
 
 @pytest.mark.parametrize("section", _params("values"))
@@ -38,33 +37,33 @@ def test_values(section, submission, course):
     """Against the reference on fixed problems, float64 and float32."""
     fn = FUNCTION_OF[section]
     for problem in FIXED:
-        check_against_reference(submission, SPEC, fn, problem.args(fn), course, where=str(problem))
+        CHECK.against_reference(submission, fn, problem.args(fn), course, where=str(problem))
 
 
 @pytest.mark.check("mask.values")
 def test_causal_mask_values(submission, course):
     """bool [n, n], True on and below the diagonal, for n = 6, 17, 2 and 1."""
     for n in (6, 17, 2, 1):
-        check_against_reference(submission, SPEC, "causal_mask", (n,), course, where=f"seq_len {n}")
+        CHECK.against_reference(submission, "causal_mask", (n,), course, where=f"seq_len {n}")
 
 
 @pytest.mark.check("split.any_shapes")
 @given(problem=problems())
 def test_split_any_shapes(submission, course, problem):
-    check_against_reference(submission, SPEC, "split_heads", problem.args("split_heads"), course, where=str(problem))
+    CHECK.against_reference(submission, "split_heads", problem.args("split_heads"), course, where=str(problem))
 
 
 @pytest.mark.check("merge.any_shapes")
 @given(problem=problems())
 def test_merge_any_shapes(submission, course, problem):
-    check_against_reference(submission, SPEC, "merge_heads", problem.args("merge_heads"), course, where=str(problem))
+    CHECK.against_reference(submission, "merge_heads", problem.args("merge_heads"), course, where=str(problem))
 
 
 @pytest.mark.check("attention.any_shapes")
 @given(problem=problems())
 def test_attention_any_shapes(submission, course, problem):
     """Any batch dims (none too), 1..12 tokens, 1..6 heads of 1..8 dims, no mask, causal or per batch entry."""
-    check_against_reference(submission, SPEC, "multi_head_attention", problem.args("multi_head_attention"), course,
+    CHECK.against_reference(submission, "multi_head_attention", problem.args("multi_head_attention"), course,
                             where=str(problem))
 
 
@@ -76,5 +75,5 @@ def test_not_divisible(section, submission):
     problem = Problem(batch=(1,), seq=3, d_model=10, n_heads=5, mask="none", seed=6)
     args = list(problem.args(fn))
     args[1 if fn == "split_heads" else 5] = 4
-    expect_value_error(submission, fn, args, "n_heads = 4 does not divide d_model = 10",
+    CHECK.expect_value_error(submission, fn, args, "n_heads = 4 does not divide d_model = 10",
                        "check d_model % n_heads != 0 first and raise ValueError(...) with a message that says so")

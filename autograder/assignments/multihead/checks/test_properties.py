@@ -8,19 +8,16 @@ import pytest
 import torch
 from hypothesis import given
 
-from autograder.assignments.multihead.contract import SPEC, Problem, problems
-from autograder.checks.generic import (call_checked, check_against_reference, close, diagnose, diagnoser,
-                                       difference, expected_of, trusted)
+from autograder.assignments.multihead.inputs import CHECK, MHA, Problem, problems
+from autograder.checks.support import copied, difference, matches
 from autograder.feedback import CheckFailed
 from reference import attention as single_head
-from reference import multihead as ref
 
-MHA = "multi_head_attention"
 PROBE = Problem(batch=(2,), seq=5, d_model=12, n_heads=3, mask="causal", seed=11)
 
 
 def _mha(submission, args):
-    return call_checked(submission, SPEC, MHA, args, expected_of(SPEC, MHA, args))
+    return CHECK.call_checked(submission, MHA, args, CHECK.expected_of(MHA, args))
 
 
 @pytest.mark.check("merge.round_trip")
@@ -28,14 +25,14 @@ def _mha(submission, args):
 def test_round_trip(submission, course, problem):
     """merge_heads(split_heads(x, n)) == x and split_heads(merge_heads(h), n) == h."""
     x, heads = problem.x(), problem.heads()
-    split = call_checked(submission, SPEC, "split_heads", (x, problem.n_heads), heads)
-    back = call_checked(submission, SPEC, "merge_heads", (split,), x)
-    merged = call_checked(submission, SPEC, "merge_heads", (heads,), x)
-    again = call_checked(submission, SPEC, "split_heads", (merged, problem.n_heads), heads)
+    split = CHECK.call_checked(submission, "split_heads", (x, problem.n_heads), heads)
+    back = CHECK.call_checked(submission, "merge_heads", (split,), x)
+    merged = CHECK.call_checked(submission, "merge_heads", (heads,), x)
+    again = CHECK.call_checked(submission, "split_heads", (merged, problem.n_heads), heads)
 
     def why():  # the function that is wrong on its own names the mistake
-        return (diagnose(SPEC, "split_heads", (x, problem.n_heads), split)
-                or diagnose(SPEC, "merge_heads", (heads,), merged))
+        return (CHECK.diagnoser("split_heads", (x, problem.n_heads), split)()
+                or CHECK.diagnoser("merge_heads", (heads,), merged)())
 
     for got, want, what in ((back, x, "merge_heads(split_heads(x))"), (again, heads, "split_heads(merge_heads(h))")):
         if not torch.equal(got, want):
@@ -64,8 +61,8 @@ def test_head_uses_its_own_columns(submission, course):
                               f"{float(outside.abs().max()):.3g}; {PROBE})",
                               "head h must take exactly the columns h*d_head:(h+1)*d_head, and its output go back "
                               "to the same columns: reshape the last axis to (n_heads, d_head)",
-                              diagnose=diagnoser(SPEC, MHA, args, (out, weights)))
-        check_against_reference(submission, SPEC, MHA, args, course, where=f"only head {h} non-zero; {PROBE}")
+                              diagnose=CHECK.diagnoser(MHA, args, (out, weights)))
+        CHECK.against_reference(submission, MHA, args, course, where=f"only head {h} non-zero; {PROBE}")
 
 
 @pytest.mark.check("attention.per_head")
@@ -81,12 +78,12 @@ def test_each_head_is_single_head_attention(submission, course, problem):
         head_mask = mask if mask.dim() < 3 else mask.select(-3, 0)  # [seq, seq] or [*batch, seq, seq]
         _, expected = single_head.scaled_dot_product_attention(x @ W_q[:, cols], x @ W_k[:, cols],
                                                                x @ W_v[:, cols], head_mask)
-        if not close(weights[..., h, :, :], expected, course):
+        if not matches(weights[..., h, :, :], expected, course):
             raise CheckFailed(
                 difference(weights[..., h, :, :], expected, f"head {h}'s weights",
                            f"single-head attention on columns {h * dh}:{(h + 1) * dh}; {problem}"),
                 f"each head is single-head attention on its own d_head = {dh} columns, scaled by "
-                f"1/sqrt({dh}) = {1 / math.sqrt(dh):.4g}", diagnose=diagnoser(SPEC, MHA, args, (out, weights)))
+                f"1/sqrt({dh}) = {1 / math.sqrt(dh):.4g}", diagnose=CHECK.diagnoser(MHA, args, (out, weights)))
 
 
 @pytest.mark.check("attention.no_future_leakage")
@@ -96,7 +93,7 @@ def test_no_future_leakage(submission, course, problem):
     args = problem.args(MHA)
     base_out, base_w = _mha(submission, args)
     for j in range(1, problem.seq):
-        changed = trusted(args)
+        changed = [copied(a) for a in args]
         changed[0][..., j, :] = problem.randn(*problem.batch, problem.d_model, salt=50 + j)
         out, weights = _mha(submission, changed)
         leaked = (out[..., :j, :] - base_out[..., :j, :]).abs().max()
@@ -104,7 +101,7 @@ def test_no_future_leakage(submission, course, problem):
             raise CheckFailed(f"with a causal mask, changing token {j} changed your output at earlier positions "
                               f"(by up to {float(leaked):.3g}; {problem}): the future leaks into the past",
                               "query i may only see keys 0..i: blocked scores must be -inf before the softmax, "
-                              "on every head", diagnose=diagnoser(SPEC, MHA, args, (base_out, base_w)))
+                              "on every head", diagnose=CHECK.diagnoser(MHA, args, (base_out, base_w)))
 
 
 @pytest.mark.check("attention.broadcast_masks")
@@ -114,5 +111,5 @@ def test_broadcast_masks(submission, course):
     x, W_q, W_k, W_v, W_o, n, per_batch = problem.args(MHA)
     shared = per_batch[1, 0]  # [seq, seq]
     for mask, what in ((shared, "a [seq, seq] mask"), (per_batch, "a [batch, 1, seq, seq] mask")):
-        check_against_reference(submission, SPEC, MHA, (x, W_q, W_k, W_v, W_o, n, mask), course,
+        CHECK.against_reference(submission, MHA, (x, W_q, W_k, W_v, W_o, n, mask), course,
                                 where=f"{what}; {problem}")

@@ -73,7 +73,7 @@ def block(x: Tensor, params: Params, n_heads: int, mask: Optional[Tensor] = None
 )
 def _unbiased_variance(x: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Iterator[Tensor]:
     mean = x.mean(-1, keepdim=True)
-    var = x.var(-1, keepdim=True, unbiased=True)
+    var = ((x - mean) ** 2).sum(-1, keepdim=True) / (x.shape[-1] - 1)  # torch.var's default (d = 1: inf/NaN)
     yield (x - mean) / torch.sqrt(var + eps) * gamma + beta
 
 

@@ -7,14 +7,14 @@ section included (on the distilgpt2-shaped test model).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from autograder.assignments import registry
-from tests.grading_helpers import SUBMISSIONS, fast_config
 from autograder.grade import grade
+from tests.grading_helpers import SUBMISSIONS, fast_config
 
 
-def grade_file(path: Path, out_dir: Path, assignment: str, model_dir: Path = None) -> Dict[str, Any]:
+def grade_file(path: Path, out_dir: Path, assignment: str, model_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Grade path in-process with the fast config (few examples; the model section only with model_dir)."""
     config = out_dir / ("with-model.toml" if model_dir else "fast.toml")
     text = fast_config(max_examples=4)

@@ -6,6 +6,7 @@ the same inputs the student function got and tells whether one of its outputs eq
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -57,3 +58,17 @@ def raised(call: Callable[[], Any]) -> Optional[Tuple[str, str]]:
     except Exception as exc:  # noqa: BLE001 - the error is the evidence
         return type(exc).__name__, str(exc)
     return None
+
+
+def random_params(d_model: int, d_ff: int, g: torch.Generator) -> Dict[str, torch.Tensor]:
+    """Every contract key, float64, biases and shifts clearly non-zero, scales around 1."""
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    p = {f"ln_{i}.{k}": (1 + 0.3 * randn(d_model)) if k == "gamma" else 0.3 * randn(d_model)
+         for i in (1, 2) for k in ("gamma", "beta")}
+    p.update({f"attn.W_{n}": randn(d_model, d_model) / math.sqrt(d_model) for n in "qkvo"})
+    p.update({f"attn.b_{n}": 0.3 * randn(d_model) for n in "qkvo"})
+    p.update({"mlp.W_1": randn(d_model, d_ff) / math.sqrt(d_model), "mlp.b_1": 0.3 * randn(d_ff),
+              "mlp.W_2": randn(d_ff, d_model) / math.sqrt(d_ff), "mlp.b_2": 0.3 * randn(d_model)})
+    return p

@@ -6,7 +6,6 @@ functions built on it) everywhere else.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
@@ -18,27 +17,13 @@ from autograder.assignments.block.mistakes import CATALOGUE
 from autograder.diagnosis import GRADIENT_MISTAKES
 from reference import block as ref
 from reference.multihead import causal_mask
-from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, raised, same
+from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, raised, random_params, same
 
 FOLDER = SUBMISSIONS / "block"
 CORRECT = sorted(FOLDER.glob("correct*.py"))
 BUGGY = sorted(FOLDER.glob("buggy_*.py"))
 FUNCTIONS = ASSIGNMENT.function_names
 BY_ID = {m.id: (m, f) for f, rules in CATALOGUE.rules.items() for m, _ in rules}
-
-
-def random_params(d_model: int, d_ff: int, g: torch.Generator) -> Dict[str, torch.Tensor]:
-    """Every contract key, float64, biases and shifts clearly non-zero, scales around 1."""
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
-
-    p = {f"ln_{i}.{k}": (1 + 0.3 * randn(d_model)) if k == "gamma" else 0.3 * randn(d_model)
-         for i in (1, 2) for k in ("gamma", "beta")}
-    p.update({f"attn.W_{n}": randn(d_model, d_model) / math.sqrt(d_model) for n in "qkvo"})
-    p.update({f"attn.b_{n}": 0.3 * randn(d_model) for n in "qkvo"})
-    p.update({"mlp.W_1": randn(d_model, d_ff) / math.sqrt(d_model), "mlp.b_1": 0.3 * randn(d_ff),
-              "mlp.W_2": randn(d_ff, d_model) / math.sqrt(d_ff), "mlp.b_2": 0.3 * randn(d_model)})
-    return p
 
 
 def _inputs(batch: Tuple[int, ...], seq: int, d_model: int, n_heads: int, mask: str, seed: int) -> Dict[str, Dict[str, Any]]:

@@ -35,3 +35,12 @@ def test_correct_styles_get_full_marks_with_the_model(path: Path, tmp_path: Path
 def test_the_template_scores_nothing(tmp_path: Path):
     document = grade_file(folder(ASSIGNMENT) / "template.py", tmp_path, ASSIGNMENT)
     assert document["score"] == 0
+
+
+def test_the_model_section_catches_a_wrong_attention(tmp_path: Path, gpt2_dir):  # noqa: F811
+    """Scaling by sqrt(d_model) inside GPT-2: weights, logits and gradients all move, and the mistake is named."""
+    document = grade_file(folder(ASSIGNMENT) / "buggy_scale_by_sqrt_d_model.py", tmp_path, ASSIGNMENT, model_dir=gpt2_dir)
+    model = {c["id"]: c for c in document["checks"] if c["section"] == "model"}
+    assert model["model.runs"]["status"] == "passed"
+    for check in ("model.attention_weights", "model.logits", "model.gradients"):
+        assert model[check]["status"] == "failed" and model[check]["mistake"] == "scale_by_sqrt_d_model", check

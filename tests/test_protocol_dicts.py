@@ -35,7 +35,7 @@ def test_malformed_dict_specs_are_protocol_errors(spec):
 def test_vjp_reaches_a_dict_entry(sandbox):
     from autograder.assignments.block import ASSIGNMENT
     from reference import block as ref
-    from tests.test_block_mistakes import random_params
+    from tests.catalogue_helpers import random_params
 
     g = torch.Generator().manual_seed(0)
     params = random_params(8, 32, g)

@@ -17,7 +17,7 @@ from tests.grading_helpers import SUBMISSIONS, fast_config
 def grade_file(path: Path, out_dir: Path, assignment: str, model_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Grade path in-process with the fast config (few examples; the model section only with model_dir)."""
     config = out_dir / ("with-model.toml" if model_dir else "fast.toml")
-    text = fast_config(max_examples=4)
+    text = fast_config(max_examples=3)
     config.write_text(text.replace("enabled = false", "enabled = true") if model_dir else text)
     return grade(path, out_dir / f"{path.stem}.json", config_file=config, echo=False, sandbox=False,
                  assignment=assignment, model=str(model_dir) if model_dir else None)

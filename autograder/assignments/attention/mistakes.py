@@ -20,8 +20,10 @@ from torch import Tensor
 from autograder.assignments.attention.contract import ASSIGNMENT, EXAMPLE_D
 from autograder.diagnosis import (ANY_SECTION, GRADIENT_MISTAKES, Catalogue, Mistake, Output, Rule,
                                   gradient_mistake, rows_allowed_by_mask)
+from autograder.diagnosis.parametric import PRECISION_MISTAKES
 
-__all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "MISTAKES", "Mistake", "diagnose",
+__all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "MISTAKES", "Mistake",
+           "PRECISION_MISTAKES", "diagnose",
            "diagnose_error", "gradient_mistake", "mistake"]
 
 ATTENTION = ASSIGNMENT.function_of(ASSIGNMENT.op("attention"))  # scaled_dot_product_attention
@@ -228,19 +230,26 @@ def _mask_inverted(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
 @CATALOGUE.mistake(
     "mask_after_softmax",
     "softmax",
-    "you zeroed the blocked weights after the softmax, so the rows no longer sum to 1: block the scores "
-    "with -inf before the softmax instead",
+    "you applied the mask after the softmax (zeroing or multiplying the blocked weights): the rows no longer "
+    "sum to 1, and renormalising them gives 0/0 = NaN once the allowed keys' weights underflow (large "
+    "scores); block the scores with -inf before the softmax instead",
 )
 def _mask_after_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
-        yield _serial_softmax(scores).masked_fill(~mask, 0.0)
+        zeroed = _serial_softmax(scores).masked_fill(~mask, 0.0)
+        yield zeroed
+        total = zeroed.sum(-1, keepdim=True)
+        for epsilon in (0.0, 1e-12, 1e-9, 1e-6):  # renormalised, with or without a guard against 0/0
+            yield zeroed / (total + epsilon)
+        yield zeroed / total.clamp_min(1e-12)
 
 
 @CATALOGUE.mistake(
     "multiplicative_mask",
     "softmax",
-    "you multiplied the scores by the mask, which makes blocked scores 0 rather than -inf, and exp(0) = 1 "
-    "still gives them weight: use scores.masked_fill(~mask, float('-inf')) before the softmax",
+    "you multiplied the scores by the mask (or filled the blocked ones with 0), which makes blocked scores 0 "
+    "rather than -inf, and exp(0) = 1 still gives them weight: use scores.masked_fill(~mask, float('-inf')) "
+    "before the softmax",
 )
 def _multiplicative_mask(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
@@ -395,6 +404,8 @@ def _through_values(rule: Rule) -> Rule:
 for _part, _lift in (("attention_scores", _through_scores), ("attention_weights", _through_softmax),
                      ("aggregate_values", _through_values)):
     CATALOGUE.lift(_part, ATTENTION, _lift)
+
+from autograder.assignments.attention import fitted as _fitted  # noqa: E402,F401 - registers the fitted rules
 
 # the names the project's tests and the grader use
 MISTAKES: Tuple[Mistake, ...] = CATALOGUE.mistakes

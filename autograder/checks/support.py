@@ -8,6 +8,7 @@ signature, reference function and mistake catalogue, so an assignment's checks r
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, Tuple
@@ -53,17 +54,44 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def difference(got: Tensor, want: Tensor, what: str, where: str = "") -> str:
-    """'<what> differ from the reference by up to 0.73 (at index [0, 4, 1]: yours ..., expected ...)'."""
-    bad = ~torch.isfinite(got)
+def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: float = 0.0, atol: float = 0.0) -> str:
+    """What is wrong with `got` against `want` at tolerance |got - want| <= atol + rtol |want|, honestly:
+
+    - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
+    - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
+      enough digits to see the difference, and the tolerance it missed.
+    """
     context = f" ({where})" if where else ""
-    if bad.any():
-        first = [int(i) for i in bad.nonzero()[0]]
-        return f"{what} contain {int(bad.sum())} NaN/inf value(s) of {got.numel()}, first at index {first}{context}"
-    diff = (got - want).abs()
-    idx = [int(i) for i in (diff == diff.max()).nonzero()[0]]
-    return (f"{what} differ from the reference by up to {float(diff.max()):.3g} (at index {idx}: yours "
-            f"{float(got[tuple(idx)]):.6g}, expected {float(want[tuple(idx)]):.6g}){context}")
+    got64, want64 = got.detach().to(torch.float64), want.detach().to(torch.float64)
+    for name, bad_got, bad_want in (("NaN", got64.isnan(), want64.isnan()),
+                                    ("inf", got64.isinf(), want64.isinf())):
+        wrong = bad_got & ~bad_want
+        if wrong.any():
+            first = tuple(int(i) for i in wrong.nonzero()[0])
+            expected = float(want64[first])
+            return (f"{what} contain {name} at {int(wrong.sum())} of {got.numel()} entries, first at index "
+                    f"{list(first)}, where the reference is {_digits(expected, expected)} (finite){context}")
+    excess = (got64 - want64).abs() - (atol + rtol * want64.abs())
+    both_nan = got64.isnan() & want64.isnan()
+    excess = torch.where(both_nan, torch.zeros_like(excess), excess)
+    excess = torch.where(excess.isnan(), torch.full_like(excess, float("inf")), excess)  # NaN where one is
+    worst = tuple(int(i) for i in (excess == excess.max()).nonzero()[0])
+    a, b = float(got64[worst]), float(want64[worst])
+    gap = abs(a - b)
+    bad = int((excess > 0).sum())
+    tolerance = f"; the tolerance is {atol:.0e} + {rtol:.0e} * |expected|" if (rtol or atol) else ""
+    return (f"{what} differ from the reference at {bad} of {got.numel()} entries (largest miss at index "
+            f"{list(worst)}: yours {_digits(a, b)}, expected {_digits(b, a)}, off by {gap:.3g}{tolerance})"
+            f"{context}")
+
+
+def _digits(value: float, other: float) -> str:
+    """`value` with enough significant digits to tell it from `other` (at least 6, at most 17)."""
+    if value == other or not (math.isfinite(value) and math.isfinite(other)):
+        return f"{value:.6g}"
+    scale = max(abs(value), abs(other))
+    needed = math.ceil(-math.log10(abs(value - other) / scale)) + 2 if scale else 6
+    return f"{value:.{min(max(needed, 6), 17)}g}"
 
 
 def outputs_of(value: Any) -> list:
@@ -163,7 +191,7 @@ class Checker:
             tol = config.tolerance(want.dtype)
             if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
                 continue
-            raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where),
+            raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
                               diagnose=self.diagnoser(op, args, actual))
 
     def against_reference(self, submission: Any, section: str, args: Sequence[Any], config: Config,

@@ -41,6 +41,11 @@ _ERROR_HINTS = {
 }
 
 
-def hint_for(error: "Exception") -> Optional[str]:
-    """The standard hint for a SubmissionError kind (`error.kind`)."""
-    return _ERROR_HINTS.get(getattr(error, "kind", ""))
+def hint_for(error: "Exception", example_passed: bool = False) -> Optional[str]:
+    """The standard hint for a SubmissionError kind (`error.kind`); never "run the example" for an error
+    when the worked example ran fine (`example_passed`)."""
+    kind = getattr(error, "kind", "")
+    if kind == "raised" and example_passed:
+        return ("your function runs on the worked example but raises on the input the message names: call it "
+                "with those shapes, that dtype and that mask to reproduce the error")
+    return _ERROR_HINTS.get(kind)

@@ -8,16 +8,18 @@ signature, reference function and mistake catalogue, so an assignment's checks r
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 from hypothesis import strategies as st
 
 from autograder.assignments.spec import Assignment
 from autograder.config import Config
+from autograder.diagnosis import errors
 from autograder.feedback import CheckFailed
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
@@ -174,7 +176,8 @@ class Checker:
             value = submission.call(op, *args)
         except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
             if error.raised is not None:
-                error.diagnose = error.diagnose or self.error_diagnoser(op, args, error.raised)
+                error.diagnose = error.diagnose or self.error_diagnoser(op, args, error.raised, submission,
+                                                                        error.message)
             raise
         try:
             return self.validate(value, op, expected)
@@ -208,9 +211,64 @@ class Checker:
         """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
         return self._deferred("diagnose", op, args, actual)
 
-    def error_diagnoser(self, op: str, args: Sequence[Any], raised: Tuple[str, str]) -> Callable[[], Any]:
-        """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`."""
-        return self._deferred("diagnose_error", op, args, *raised)
+    def error_diagnoser(self, op: str, args: Sequence[Any], raised: Tuple[str, str], submission: Any = None,
+                        message: str = "") -> Callable[[], Any]:
+        """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`:
+        the catalogued mistake that raises it, else (given the `submission` and the error's `message`) the
+        input kind that makes it raise, found by re-running the op through the seam (`explain_error`)."""
+        catalogued = self._deferred("diagnose_error", op, args, *raised)
+        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+
+        def run() -> Any:
+            found = catalogued()
+            if found is None and submission is not None:
+                found = self.explain_error(submission, op, frozen, raised, message)
+            return found
+
+        return run
+
+    def explain_error(self, submission: Any, op: str, args: Sequence[Any], raised: Tuple[str, str],
+                      message: str) -> Any:
+        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer), or None when
+        the assignment has no ladder of input kinds."""
+        catalogue = self.assignment.catalogue()
+        ladder = getattr(catalogue, "ladder", None)
+        if ladder is None:
+            return None
+        op = self.op(op)
+        section = self.assignment.function(self.assignment.function_of(op)).section
+        label = self.label(op) if self.label(op).startswith("your") else f"your {self.label(op)}"
+
+        def call(probe_args: Tuple[Any, ...]) -> Optional[errors.Raised]:
+            try:
+                submission.call(op, *probe_args)
+            except SubmissionError as error:
+                if error.kind != "raised" or error.raised is None:
+                    raise errors.Stop(error.kind) from None
+                return errors.raised_from(*error.raised, error.message)
+            return None
+
+        def snippet(probe_args: Tuple[Any, ...]) -> str:
+            return self.snippet(op, probe_args, submission.functions)
+
+        found = errors.explain(ladder, op, label, call, snippet, section)
+        if found is None:  # every kind works: the failure needs this input's sizes
+            found = errors.raises_on_input(errors.raised_from(*raised, message), label, section, snippet(tuple(args)))
+        return found
+
+    def snippet(self, op: str, args: Sequence[Any], functions: Sequence[str]) -> str:
+        """Three lines that call the student's op on tensors of `args`' shapes and dtypes (a composition the
+        file does not define as one function is written as its steps, nested)."""
+        names = list(inspect.signature(self.reference(op)).parameters)
+        composition = self.assignment.composition(op)
+        if composition is None or composition.own in functions:
+            call = f"{self.assignment.function_of(op)}({', '.join(names[:len(args)])})"
+        else:
+            scope = {name: name for name in composition.params}
+            for step in composition.steps:
+                scope[step.output] = f"{step.function}({', '.join(scope[i] for i in step.inputs)})"
+            call = ", ".join(scope[r] for r in composition.returns[:1])
+        return errors.write_snippet(names, args, call)
 
     def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
         name = self.assignment.function_of(self.op(op))

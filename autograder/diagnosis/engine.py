@@ -94,9 +94,11 @@ class Catalogue:
     lifted rules with `lift`; then `diagnose` and `diagnose_error` name mistakes, `lookup` finds one by id.
     """
 
-    def __init__(self, assignment: Any, graded_rows: Optional[GradedRows] = None) -> None:
+    def __init__(self, assignment: Any, graded_rows: Optional[GradedRows] = None, ladder: Any = None) -> None:
+        """ladder: the input kinds that explain an error (`autograder.diagnosis.errors.Ladder`), or None."""
         self.assignment = assignment
         self.graded_rows = graded_rows
+        self.ladder = ladder
         self.rules: Dict[str, List[Tuple[Mistake, Rule]]] = {f: [] for f in assignment.function_names}
         self._lifted: Dict[str, List[Tuple[Mistake, Rule]]] = {}
         self._fitted: Dict[str, List[Fitted]] = {f: [] for f in assignment.function_names}

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from autograder.assignments.attention.contract import ASSIGNMENT, EXAMPLE_D
+from autograder.assignments.attention.ladder import LADDER
 from autograder.diagnosis import (ANY_SECTION, GRADIENT_MISTAKES, Catalogue, Mistake, Output, Rule,
                                   gradient_mistake, rows_allowed_by_mask)
 from autograder.diagnosis.parametric import PRECISION_MISTAKES
@@ -27,7 +28,7 @@ __all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "
            "diagnose_error", "gradient_mistake", "mistake"]
 
 ATTENTION = ASSIGNMENT.function_of(ASSIGNMENT.op("attention"))  # scaled_dot_product_attention
-CATALOGUE = Catalogue(ASSIGNMENT, graded_rows=rows_allowed_by_mask)
+CATALOGUE = Catalogue(ASSIGNMENT, graded_rows=rows_allowed_by_mask, ladder=LADDER)
 
 _LARGE_NEGATIVE = -1e9  # the finite fill students use instead of -inf
 _MODEL_WIDTHS = (512, 768)  # d_model of the original paper and of distilgpt2

@@ -31,7 +31,7 @@ class CheckFailed(Diagnosable, AssertionError):
         self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
 
 
-_ERROR_HINTS = {
+ERROR_HINTS = {  # by SubmissionError kind: the hint when nothing more specific is known
     "missing": "define every function of the contract with exactly the names in template.py",
     "raised": "run your function on the example from the template to reproduce the error",
     "banned": "this assignment asks you to write that computation yourself, from the contract's functions",
@@ -46,6 +46,10 @@ def hint_for(error: "Exception", example_passed: bool = False) -> Optional[str]:
     when the worked example ran fine (`example_passed`)."""
     kind = getattr(error, "kind", "")
     if kind == "raised" and example_passed:
-        return ("your function runs on the worked example but raises on the input the message names: call it "
-                "with those shapes, that dtype and that mask to reproduce the error")
-    return _ERROR_HINTS.get(kind)
+        return RAISED_BUT_EXAMPLE_PASSED
+    return ERROR_HINTS.get(kind)
+
+
+RAISED_BUT_EXAMPLE_PASSED = ("your function runs on the worked example but raises on the input the message names: "
+                             "call it with those shapes, that dtype and that mask to reproduce the error")
+GENERIC_HINTS = frozenset(ERROR_HINTS.values()) | {RAISED_BUT_EXAMPLE_PASSED}  # what no diagnosis looks like

@@ -8,11 +8,12 @@ signature, reference function and mistake catalogue, so an assignment's checks r
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from hypothesis import strategies as st
@@ -172,17 +173,24 @@ class Checker:
     def call_checked(self, submission: Any, section: str, args: Sequence[Any], expected: Any) -> Any:
         """Call the section's op and validate types, shapes and dtypes against `expected` (same structure)."""
         op = self.op(section)
-        try:
+        with self.explaining(submission, op, args):  # some classic mistakes raise (Q @ K with K not square)
             value = submission.call(op, *args)
-        except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
-            if error.raised is not None:
-                error.diagnose = error.diagnose or self.error_diagnoser(op, args, error.raised, submission,
-                                                                        error.message)
-            raise
         try:
             return self.validate(value, op, expected)
         except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
             failure.diagnose = failure.diagnose or self.diagnoser(op, args, value)
+            raise
+
+    @contextlib.contextmanager
+    def explaining(self, submission: Any, op: str, args: Sequence[Any]) -> Iterator[None]:
+        """Calls of `op` on `args` inside: an exception the student's code raises gets its diagnosis (the
+        catalogued mistake, else the input kind that makes it raise), as in `call_checked`."""
+        try:
+            yield
+        except SubmissionError as error:
+            if error.raised is not None:
+                error.diagnose = error.diagnose or self.error_diagnoser(self.op(op), args, error.raised, submission,
+                                                                        error.message)
             raise
 
     def compare(self, actual: Any, expected: Any, op: str, args: Sequence[Any], config: Config,

@@ -8,7 +8,7 @@ config, Dask missing or its scheduler unreachable for --scheduler, another batch
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report (classroom and gradescope
 still write a 0-point result out of the course's maximum, so the service records a grade), or a bad config.
 Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
-Exit codes of `evaluate`: 0 the answer is stored, 2 a bad report or missing key variable, 3 the endpoint gave no
+Exit codes of `evaluate`: 0 the answer is stored, 2 a bad report, URL or missing key variable, 3 the endpoint gave no
 usable answer (unreachable, HTTP error, timeout, not a chat completion); the report is then unchanged.
 """
 from __future__ import annotations
@@ -134,7 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import jsonschema
 
     from autograder.report import document as report_mod
-    from autograder.report.llm_client import EvaluationError, evaluate
+    from autograder.report.llm_client import EvaluationError, chat_url, evaluate
 
     try:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))
@@ -142,6 +142,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except (OSError, ValueError, jsonschema.ValidationError) as exc:
         print(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}",
               file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        chat_url(args.url)
+    except EvaluationError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     if args.api_key_env and not key:

@@ -107,7 +107,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.format == "gradescope":
         text = views.gradescope_json(document, config.data["gradescope"]["hidden_visibility"])
     else:
-        text = json.dumps(payload(document), indent=2, allow_nan=False) + "\n"
+        text = views.log_safe_json(payload(document))
     if args.out:
         report_mod.write_atomically(Path(args.out), text.encode("utf-8"))
     else:

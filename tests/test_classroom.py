@@ -201,3 +201,16 @@ def test_workflow_triggers_and_reports_as_classroom_does():
     assert "autograder export report.json --format classroom" in script and '>> "$GITHUB_OUTPUT"' in script
     assert "vars.AUTOGRADER_INSTALL" in steps["Install the grader"]["env"]["AUTOGRADER_INSTALL"]
     assert "runner.temp" in grade["env"]["AUTOGRADER_CACHE"]
+
+
+def test_json_exports_printed_into_a_log_speak_no_command(hostile_report, tmp_path, capsys):
+    """Gradescope's results.json and the evaluation payload keep the student's text as data (the parsed
+    JSON is exact), yet printed into a CI log (`autograder export` on stdout) no line is a command."""
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({k: v for k, v in hostile_report.items() if k != "_exit"}))
+    for fmt in ("gradescope", "evaluation"):
+        assert cli.main(["export", str(report), "--format", fmt]) == 0
+        text = capsys.readouterr().out
+        assert [line for line in runner_lines(text) if is_command(line)] == []
+        assert "##[error]the quoted source line" in json.dumps(json.loads(text))  # the data is intact
+    assert json.loads(views.gradescope_json(hostile_report)) == views.gradescope(hostile_report)

@@ -52,6 +52,13 @@ def workflow_commands(text: str) -> str:
     return "\n".join(lines)
 
 
+def log_safe_json(value: Any) -> str:
+    """Indented strict JSON that stays data when printed into a CI log: its lines start with whitespace, a
+    quote or a bracket (never '::'), and '##[', which can only occur inside a string, is written '#\\u0023['
+    (the same string once parsed)."""
+    return json.dumps(value, indent=2, allow_nan=False).replace("##[", "#\\u0023[") + "\n"
+
+
 def _neutralised(value: Any) -> Any:
     """Every string in a JSON-like value (keys included) through workflow_commands."""
     if isinstance(value, str):
@@ -136,6 +143,7 @@ def gradescope(document: Dict[str, Any], hidden_visibility: str = "after_publish
     } for index, check in enumerate(checks, start=1)]
     return {
         "score": points(sum(t["score"] for t in tests)),
+        "execution_time": round(points(document.get("timing", {}).get("duration_s"))),
         "output": "\n".join(lines),
         "output_format": "text",
         "test_output_format": "text",
@@ -149,5 +157,5 @@ def gradescope(document: Dict[str, Any], hidden_visibility: str = "after_publish
 
 
 def gradescope_json(document: Dict[str, Any], hidden_visibility: str = "after_published") -> str:
-    """results.json as strict JSON (no NaN or Infinity, which Gradescope cannot read)."""
-    return json.dumps(gradescope(document, hidden_visibility), indent=2, allow_nan=False) + "\n"
+    """results.json as strict JSON (no NaN or Infinity, which Gradescope cannot read), safe in a log."""
+    return log_safe_json(gradescope(document, hidden_visibility))

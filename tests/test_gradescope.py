@@ -97,6 +97,9 @@ def test_the_zip_holds_setup_run_autograder_course_and_wheel(autograder_zip):
     assert "--index-url https://download.pytorch.org/whl/cpu" in setup
     assert f'"$SOURCE/{wheel}[sandbox]"' in setup
     assert "load_mini_transformer" not in setup  # this course grades no model section: nothing to cache
+    with zipfile.ZipFile(autograder_zip) as archive:
+        for script in ("setup.sh", "run_autograder"):
+            subprocess.run(["bash", "-n"], input=archive.read(script), check=True)  # valid bash
 
 
 def test_the_bundled_wheel_installs_this_grader(autograder_zip, tmp_path):

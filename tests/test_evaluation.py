@@ -81,9 +81,14 @@ def test_code_is_capped_and_only_given_while_it_is_the_graded_file(tmp_path, cap
 
 
 def test_metrics_are_compact_and_strict_json():
+    per_row = [[[0.9] * 6] * 12]  # [B][H][S]
     metrics = {"model": {"logits": {"max_abs": float("nan"), "per_row": list(range(500))},
-                         "cosine": [0.5, float("inf")], "name": "x" * 1000, "layers": 6}}
+                         "cosine": [0.5, float("inf")], "name": "x" * 1000, "layers": 6,
+                         "attention": {"cosine": {"mean": 0.987654321, "per_head": [0.9] * 12, "per_row": per_row}}}}
     out = evaluation.compact(metrics)
+    cosine = out["model"]["attention"]["cosine"]
+    assert cosine["mean"] == 0.987654 and cosine["per_head"] == [0.9] * 12
+    assert cosine["per_row"] == {"omitted": "list of 1 items"}
     assert out["model"]["logits"]["max_abs"] is None
     assert out["model"]["logits"]["per_row"] == {"omitted": "list of 500 items"}
     assert out["model"]["cosine"] == [0.5, None] and out["model"]["layers"] == 6
@@ -216,3 +221,15 @@ def test_chat_url_accepts_a_base_a_v1_or_the_full_address():
 
     full = "http://h:1/v1/chat/completions"
     assert chat_url("http://h:1") == chat_url("http://h:1/") == chat_url("http://h:1/v1") == chat_url(full) == full
+
+
+def test_a_submission_that_produced_no_report_has_a_payload_too(tmp_path):
+    from autograder.config import load_config
+    from autograder.report.fallback import zero_report
+
+    document = zero_report("no submission", load_config(tmp_path))
+    body = evaluation.payload(document)
+    jsonschema.validate(body, SCHEMA)
+    assert body["score"] == 0 and body["max_score"] == 100
+    assert body["code"] == {"functions": {}, "truncated": [], "unavailable": "no file was graded"}
+    assert len(body["failed_checks"]) == len(document["checks"])

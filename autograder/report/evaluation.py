@@ -24,6 +24,7 @@ FUNCTION_CHARS = 4000   # one function's source
 CODE_CHARS = 16000      # all functions together
 TEXT_CHARS = 600        # one message or hint
 LIST_ITEMS = 12         # a metric list longer than this is summarised by its length
+DEPTH = 6               # metrics nested deeper are summarised
 
 SYSTEM_PROMPT = (
     "You are a teaching assistant reviewing a student's implementation of scaled dot-product attention. "
@@ -52,6 +53,8 @@ def _notebook_source(raw: str) -> str:
 
 def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
     """(the source that was graded, None) or (None, why it is not available)."""
+    if document["submission"].get("sha256") is None:
+        return None, "no file was graded"
     path = Path(document["submission"]["path"])
     try:
         raw = path.read_bytes()
@@ -92,7 +95,8 @@ def functions(source: str) -> Tuple[Dict[str, str], List[str]]:
 
 def compact(value: Any, depth: int = 0) -> Any:
     """Metrics a prompt can hold: scalars (non-finite floats as null, 6 significant digits), short lists of
-    scalars, and dicts up to four levels; anything longer is replaced by its size."""
+    scalars (e.g. per-head means [H]), and dicts, DEPTH levels deep; anything longer or deeper (per-row
+    values [B][H][S]) is replaced by its size."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -101,9 +105,9 @@ def compact(value: Any, depth: int = 0) -> Any:
         return float(f"{value:.6g}") if math.isfinite(value) else None
     if isinstance(value, str):
         return _clip(value, 300)
-    if isinstance(value, dict) and depth < 4:
+    if isinstance(value, dict) and depth < DEPTH:
         return {str(k): compact(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list) and len(value) <= LIST_ITEMS and depth < 4 \
+    if isinstance(value, list) and len(value) <= LIST_ITEMS and depth < DEPTH \
             and all(not isinstance(v, (dict, list)) for v in value):
         return [compact(v, depth + 1) for v in value]
     return {"omitted": f"{type(value).__name__} of {len(value) if hasattr(value, '__len__') else 1} items"}

@@ -214,3 +214,57 @@ def test_json_exports_printed_into_a_log_speak_no_command(hostile_report, tmp_pa
         assert [line for line in runner_lines(text) if is_command(line)] == []
         assert "##[error]the quoted source line" in json.dumps(json.loads(text))  # the data is intact
     assert json.loads(views.gradescope_json(hostile_report)) == views.gradescope(hostile_report)
+
+
+def _grade_step(tmp_path: Path, workspace: Path) -> Dict[str, Any]:
+    """Run the workflow's Grade step as the runner does (`bash --noprofile --norc -eo pipefail`), with the
+    course config in AUTOGRADER_CONFIG; its exit code and the `result` it appended to $GITHUB_OUTPUT."""
+    import os
+    import subprocess
+    import sys
+
+    yaml = pytest.importorskip("yaml")
+    flow = yaml.safe_load((REPO / ".github" / "workflows" / "classroom.yml").read_text())
+    script = next(s for s in flow["jobs"]["run-autograding-tests"]["steps"] if s.get("id") == "attention")["run"]
+    output = tmp_path / "github_output"
+    output.write_text("")
+    (tmp_path / "runner").mkdir()
+    env = dict(os.environ, RUNNER_TEMP=str(tmp_path / "runner"), GITHUB_WORKSPACE=str(workspace),
+               GITHUB_OUTPUT=str(output), AUTOGRADER_CONFIG=FAST_CONFIG, PYTHONPATH=str(REPO),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=workspace,
+                          env=env, capture_output=True, text=True, timeout=600)
+    results = [line for line in output.read_text().splitlines() if line.startswith("result=")]
+    assert len(results) == 1, (done.stdout[-2000:], done.stderr[-2000:])
+    return {"code": done.returncode, "payload": decode(results[0]), "log": done.stdout + done.stderr}
+
+
+def test_the_grade_step_of_a_missing_file_reports_zero(tmp_path):
+    workspace = tmp_path / "checkout"
+    workspace.mkdir()
+    step = _grade_step(tmp_path, workspace)
+    assert step["code"] == 2  # the step fails (the reporter still runs: if: always())
+    assert reporter_notice([step["payload"]]) == "Points 0/80"
+
+
+def test_the_grade_step_reads_nothing_from_the_students_checkout(tmp_path):
+    """A student's autograder.toml (every check 1000 points, nothing hidden) and a committed report of full
+    marks change nothing: the course config and a fresh report decide."""
+    workspace = tmp_path / "checkout"
+    (workspace / "grading").mkdir(parents=True)
+    shutil.copyfile(HOSTILE, workspace / "attention.py")
+    (workspace / "autograder.toml").write_text("[points]\n" + "".join(
+        f'"{cid}" = 1000\n' for cid in load_config(tmp_path).data["points"]))
+    forged = {"version": 1, "status": "pass", "max_score": 80, "tests": [
+        {"name": "all", "status": "pass", "score": 80, "max_score": 80}]}
+    (workspace / "report.json").write_text(json.dumps(forged))
+    (workspace / "grading" / "report.json").write_text(json.dumps(forged))
+    step = _grade_step(tmp_path, workspace)
+    assert step["code"] == 0
+    payload = step["payload"]
+    assert payload["max_score"] == 80 and payload["status"] == "fail"
+    assert reporter_notice([payload]).startswith("Points ") and reporter_notice([payload]) != "Points 80/80"
+    assert commands_in(payload) == []
+    # the step's log (the terminal view, another module's neutraliser), by the runner's own rule
+    assert [line for line in re.split(r"\r\n|\r|\n", step["log"])
+            if line.lstrip().startswith("::") or "##[" in line] == []

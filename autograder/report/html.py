@@ -18,7 +18,7 @@ import hashlib
 import html
 import itertools
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from autograder.report import source
 from autograder.report.document import failing_groups, write_atomically
@@ -79,6 +79,7 @@ table.src td.ln { color: var(--muted); text-align: right; user-select: none; }
 table.src tr.mark td { background: var(--bad-bg); }
 table.src tr.mark td.ln { color: var(--bad); font-weight: 700; }
 .note { color: var(--muted); font-size: 13px; }
+table.figs td:first-child { width: 300px; }
 .alert { background: var(--bad-bg); border: 1px solid #ff8182; border-radius: 8px; padding: 10px 14px; }
 .cont { display: grid; grid-template-columns: 210px 1fr; gap: 6px 14px; align-items: baseline; }
 .cont .txt { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--code-bg);
@@ -193,9 +194,10 @@ def _what_to_fix(document: Dict[str, Any], lines: Optional[List[str]]) -> str:
     groups = failing_groups(document["checks"])
     if not groups:
         return '<section class="card" id="fix"><h2>What to fix</h2><p>Nothing: every check passed.</p></section>'
-    blocks = []
+    blocks: List[str] = []
+    shown: Set[Tuple[int, int, Optional[int]]] = set()  # excerpts already on the page: said once, then referred to
     for hint, run in itertools.groupby(groups, key=lambda group: group[0].get("hint")):
-        cards = [_card(group, lines) for group in run]
+        cards = [_card(group, lines, shown) for group in run]
         if hint and len(cards) > 1:
             blocks.append(f'<div class="cause"><div class="hint"><b>Hint for the {len(cards)} failures below:</b> '
                           f'{esc(hint)}</div>{"".join(cards)}</div>')
@@ -207,8 +209,9 @@ def _what_to_fix(document: Dict[str, Any], lines: Optional[List[str]]) -> str:
     return f'<section class="card" id="fix"><h2>What to fix</h2>{"".join(blocks)}{note}</section>'
 
 
-def _card(group: List[Dict[str, Any]], lines: Optional[List[str]]) -> str:
-    """One failing group: its checks, the points it lost, its message, the mistake it matched, the source."""
+def _card(group: List[Dict[str, Any]], lines: Optional[List[str]], shown: Set[Tuple[int, int, Optional[int]]]) -> str:
+    """One failing group: its checks, the points it lost, its message, the mistake it matched, and the
+    source it points at (or, when an earlier card showed the same lines, a reference to them)."""
     first = group[0]
     lost = sum(c["max_score"] for c in group)
     ids = ", ".join(c["id"] for c in group)
@@ -216,9 +219,16 @@ def _card(group: List[Dict[str, Any]], lines: Optional[List[str]]) -> str:
                if first.get("mistake") else "")
     hidden = any(c.get("hidden") for c in group)
     where = source.excerpt(lines, first["message"]) if lines and not hidden else None
+    if where is None:
+        code = ""
+    elif (where.first, len(where.lines), where.mark) in shown:
+        code = f'<div class="note">your code: lines {where.first}–{where.first + len(where.lines) - 1}, shown above</div>'
+    else:
+        shown.add((where.first, len(where.lines), where.mark))
+        code = _source(where)
     return (f'<div class="fix {esc(first["status"])}"><span class="lost">−{num(lost)} points</span>'
             f'<span class="pill bad">{esc(first["status"])}</span> <span class="ids">{esc(ids)}</span>'
-            f'<div class="msg">{esc(first["message"])}</div>{mistake}{_source(where)}</div>')
+            f'<div class="msg">{esc(first["message"])}</div>{mistake}{code}</div>')
 
 
 def _source(where: Optional[source.Excerpt]) -> str:
@@ -292,7 +302,7 @@ def _figures(model: Dict[str, Any]) -> str:
         if nxt.get(key):
             rows.append((label, " · ".join(f"<code>{esc(repr(t))}</code>" for t in nxt[key][0])))
     body = "".join(f"<tr><td>{esc(label)}</td><td>{value}</td></tr>" for label, value in rows)
-    return f'<h3>How close your model is</h3><table><tbody>{body}</tbody></table>' if rows else ""
+    return f'<h3>How close your model is</h3><table class="figs"><tbody>{body}</tbody></table>' if rows else ""
 
 
 def _fig(value: Any) -> str:
@@ -356,6 +366,7 @@ def _output(output: str) -> str:
 def _footer(document: Dict[str, Any]) -> str:
     env, sub = document["environment"], document["submission"]
     sandbox = "sandboxed" if env["sandbox"]["enabled"] else "not sandboxed"
-    return (f'<footer>{esc(sub["path"])} · sha256 {esc(sub["sha256"] or "none")} · attention-autograder '
+    defined = ", ".join(sub["functions"]) or "none of the contract's functions"
+    return (f'<footer>{esc(sub["path"])} · defines {esc(defined)} · sha256 {esc(sub["sha256"] or "none")} · attention-autograder '
             f'{esc(env["autograder"])} · Python {esc(env["python"])}, torch {esc(env["torch"])} · {sandbox} · '
             f'graded in {float(document["timing"]["duration_s"]):.1f} s</footer>')

@@ -21,8 +21,9 @@ from autograder.batch import runner as batch
 from autograder.report import document as report_mod
 from autograder.report import html as page
 from autograder.report import html_batch, source
-from tests.chromium import needs_chromium, probed, screenshot
+from tests.chromium import CHROMIUM, needs_chromium, probed, screenshot
 from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, fast_config
+from tests.model_fixtures import gpt2_dir  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.timeout(600, method="thread")
 
@@ -136,7 +137,8 @@ def evil_document(tmp: Path) -> Dict[str, Any]:
     artifacts = [{"kind": "heatmap", "path": str(picture), "description": EVIL},
                  {"kind": "heatmap", "path": str(folder / (EVIL + ".png")), "description": EVIL}]
     submission = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                  "functions": ["attention_scores", EVIL], "load_error": None, "output": EVIL + "\n" + EVIL}
+                  "functions": ["attention_scores", EVIL], "load_error": None,
+                  "output": f"{EVIL}\n\u202eevil\x1b[2J{EVIL}"}
     env = {"python": "3", "torch": EVIL, "autograder": EVIL, "seeds": {}, "sandbox": {"enabled": True, "layers": []}}
     return report_mod.assemble(checks, submission, env, time.time(), 1.0, metrics={"model": model},
                                artifacts=artifacts)
@@ -189,6 +191,7 @@ def test_student_page_escapes_every_student_string(tmp_path: Path) -> None:
     assert EVIL_FILE in shown and "window.__pwned='source'" in shown  # the file name, its source line
     assert "<script" not in text.lower() and "<!--" not in text and "<svg" not in text
     assert text.count("<img ") == 1  # the one heatmap that exists
+    assert "\u202e" not in text and "\x1b" not in text and "?evil?[2J" in shown  # bidi override, terminal escape
     policy = next(a["content"] for t, a in markup.tags if a.get("http-equiv") == "Content-Security-Policy")
     assert "script-src 'none'" in policy and "img-src data:" in policy
     # the hidden check says nothing of its own and shows no source
@@ -221,7 +224,7 @@ def test_not_gradable_page_shows_the_load_error_at_its_line(tmp_path: Path) -> N
     env = {"python": "3", "torch": "2", "autograder": "0", "seeds": {}, "sandbox": {"enabled": False, "layers": []}}
     markup = Markup(page.render(report_mod.assemble(checks, submission, env, time.time(), 0.1)))
     shown = "".join(markup.text)
-    assert "could not be loaded" in shown and "invalid syntax <b>" in shown and "All 1 checks score 0" in shown
+    assert "could not be graded" in shown and "invalid syntax <b>" in shown and "All 1 checks score 0" in shown
     assert [a for t, a in markup.tags if t == "tr" and a.get("class") == "mark"]
 
 
@@ -265,6 +268,34 @@ def test_grade_html_writes_the_page_of_the_report(tmp_path: Path) -> None:
     marked = [a for t, a in markup.tags if t == "tr" and a.get("class") == "mark"]
     assert marked and f">{at + 1}</td>" in text  # the inserted raise, marked at its line
     assert "raise ValueError('<img src=x onerror=alert(1)>')" in "".join(markup.text)
+
+
+@pytest.mark.slow
+def test_page_of_a_real_model_section(gpt2_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A grade with the model section (seeded distilgpt2-shaped GPT-2): the continuation under both
+    attentions as the report has it, and every head's heatmap embedded and decoded."""
+    config = tmp_path / "autograder.toml"
+    config.write_text("[hypothesis]\nmax_examples = 5\n")
+    out = tmp_path / "model_page.html"
+    from autograder.grade import grade
+
+    document = grade(SUBMISSIONS / "buggy_no_scaling.py", tmp_path / "report.json", model=str(gpt2_dir),
+                     config_file=config, echo=False, html=out)
+    model = document["metrics"]["model"]
+    markup = assert_inert(out.read_text())
+    shown = "".join(markup.text)
+    assert model["prompts"][0] + model["continuation"]["student"] in shown
+    assert model["prompts"][0] + model["continuation"]["reference"] in shown
+    images = [a for t, a in markup.tags if t == "img"]
+    assert len(images) == len(document["artifacts"]) == model["heads"]
+    assert sum(t == "details" for t, _ in markup.tags) == 1  # heads after the first two, one click away
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    seen = probed(out, tmp_path / "probe.html", keep_csp=True)
+    assert [int(w) for w in seen["widths"].split(",")] == [int(w) for w in seen["widths"].split(",") if int(w) > 0]
+    assert len(seen["widths"].split(",")) == model["heads"]
+    png = screenshot(out, tmp_path / "model_page.png", height=3600)
+    assert colour_pixels(png, VIRIDIS_YELLOW, 20) > 100
 
 
 # -- the batch ------------------------------------------------------------------------------------------

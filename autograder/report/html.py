@@ -1,8 +1,8 @@
 """The HTML view of a report: one self-contained page a student opens in a browser.
 
-Points per section, every check with a red/green status, each lost check's message and hint with the
-student's own lines where it arose (`autograder.report.source`), the model comparison (the continuation
-under both attentions, next-token agreement, the heatmaps as data: URIs) and what the code printed.
+Points per section, each lost check's message and hint with the student's own lines where it arose
+(`autograder.report.source`), the model comparison (the continuation under both attentions, next-token
+agreement, the heatmaps as data: URIs), what the code printed, and every check with a red/green status.
 
 Everything on the page is read from the JSON report (plus, at render time, the graded source file and the
 heatmap PNGs the report lists). No external CSS, JS, font or image: one file that opens anywhere.
@@ -138,12 +138,12 @@ def render(document: Dict[str, Any]) -> str:
         parts.append(_load_error(sub["load_error"], lines, len(document["checks"])))
     else:
         parts.append(_what_to_fix(document, lines))
-    parts.append(_all_checks(document))
     model = document.get("metrics", {}).get("model")
     heatmaps = [a for a in document.get("artifacts", []) if a.get("kind") == "heatmap"]
     if model or heatmaps:
         parts.append(_model(model or {}, heatmaps))
     parts.append(_output(sub["output"]))
+    parts.append(_all_checks(document))
     parts.append(_footer(document))
     return page(f"{sub['name']}: {num(document['score'])}/{num(document['max_score'])}", "\n".join(parts))
 
@@ -183,7 +183,7 @@ def _sections(document: Dict[str, Any]) -> str:
 
 def _load_error(message: str, lines: Optional[List[str]], count: int) -> str:
     where = source.excerpt(lines, message) if lines else None
-    return ('<section class="card" id="fix"><h2>Your file could not be loaded</h2>'
+    return ('<section class="card" id="fix"><h2>Your file could not be graded</h2>'
             f'<div class="alert"><div class="msg">{esc(message)}</div></div>{_source(where)}'
             f'<p class="note">All {count} checks score 0 until the file loads.</p></section>')
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 from urllib.parse import quote
 
-from autograder.contract import SECTIONS
 from autograder.report import html as student_page
 from autograder.report.document import write_atomically
 from autograder.report.gradebook import Row
@@ -93,7 +92,7 @@ def _header(summary: Dict[str, Any]) -> str:
 
 
 def _gradebook(rows: Sequence[Row]) -> str:
-    sections = [s for s in SECTIONS if any(s in r.document["sections"] for r in rows)]
+    sections = list(dict.fromkeys(name for r in rows for name in r.document["sections"]))  # in report order
     head = "".join(f'<th class="num">{esc(s)}</th>' for s in sections)
     lines = []
     for r in rows:

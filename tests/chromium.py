@@ -35,8 +35,9 @@ window.addEventListener('load', function () {
   if (click) { click.click(); }
   var first = document.querySelector('table.sortable tbody');
   p.setAttribute('data-pwned', String(window.__pwned));
-  p.setAttribute('data-widths', Array.prototype.map.call(document.images, function (i) { return i.naturalWidth; }).join(','));
-  p.setAttribute('data-order', first ? Array.prototype.map.call(first.rows, function (r) { return r.cells[0].textContent; }).join('|') : '');
+  var map = function (list, f) { return Array.prototype.map.call(list, f); };
+  p.setAttribute('data-widths', map(document.images, function (i) { return i.naturalWidth; }).join(','));
+  p.setAttribute('data-order', first ? map(first.rows, function (r) { return r.cells[0].textContent; }).join('|') : '');
   document.body.appendChild(p);
 });
 """
@@ -77,7 +78,8 @@ def probed(page: Path, out: Path, keep_csp: bool, click_header: Optional[str] = 
         text = _CSP.sub("", text)
     if click_header:
         text = text.replace(f"<th>{click_header}</th>", f"<th data-probe-click>{click_header}</th>", 1)
-        text = text.replace(f'<th class="num">{click_header}</th>', f'<th class="num" data-probe-click>{click_header}</th>', 1)
+        text = text.replace(f'<th class="num">{click_header}</th>',
+                            f'<th class="num" data-probe-click>{click_header}</th>', 1)
     text = text.replace("</body>", f"<script>{PROBE}</script></body>")
     out.write_text(text, encoding="utf-8")
     dom = _run(["--dump-dom", "--virtual-time-budget=5000", out.absolute().as_uri()])

@@ -323,7 +323,8 @@ def test_batch_html_has_a_page_per_submission_and_an_index(batch_site: Tuple[Pat
     for link in links:  # each link opens that submission's page, which is its report's view
         name = unquote(link)[: -len(".html")]
         document = json.loads((out / f"{name}.json").read_text())
-        assert (out / "html" / unquote(link)).read_text().split("<footer>")[0] == page.render(document).split("<footer>")[0]
+        written = (out / "html" / unquote(link)).read_text()
+        assert written.split("<footer>")[0] == page.render(document).split("<footer>")[0]
     shown = "".join(markup.text)
     assert "<img src=x onerror=window.__pwned=1>" in shown
     rows = [a for t, a in markup.tags if t == "tr" and a.get("class") in ("ok", "bad", "part")]

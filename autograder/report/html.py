@@ -50,7 +50,6 @@ table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--code-bg); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.ok td.num:first-of-type { color: var(--ok); }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600;
   white-space: nowrap; }
 .pill.ok { color: var(--ok); background: var(--ok-bg); }
@@ -126,7 +125,8 @@ def page(title: str, body: str, css: str = "", script: str = "") -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}{css}</style></head>\n<body><main>\n{body}\n</main>{tail}</body></html>\n")
+            f"<title>{esc(title)}</title><style>{CSS}{css}</style></head>\n"
+            f"<body><main>\n{body}\n</main>{tail}</body></html>\n")
 
 
 def render(document: Dict[str, Any]) -> str:
@@ -160,8 +160,9 @@ def _header(document: Dict[str, Any]) -> str:
     verdict = {"ok": "full marks", "part": "points lost", "bad": "no points"}[kind]
     if document["status"] == "not_gradable":
         verdict = "could not be graded"
+    graded = document["timing"]["started_at"]
     return (f'<header class="top"><div><h1>{esc(sub["name"])}</h1>'
-            f'<div class="sub">assignment {esc(document["assignment"])} · graded {esc(document["timing"]["started_at"])}'
+            f'<div class="sub">assignment {esc(document["assignment"])} · graded {esc(graded)}'
             f' · <span class="pill {kind}">{esc(verdict)}</span></div></div>'
             f'<div class="score">{num(score)} <small>/ {num(top)} points</small></div></header>')
 
@@ -171,7 +172,8 @@ def _sections(document: Dict[str, Any]) -> str:
     for name, sec in document["sections"].items():
         kind = status_class(sec["score"], sec["max_score"])
         fraction = sec["score"] / sec["max_score"] if sec["max_score"] else 1.0
-        rows.append(f'<tr class="{kind}"><td>{esc(name)}</td><td class="num">{num(sec["score"])} / {num(sec["max_score"])}</td>'
+        rows.append(f'<tr class="{kind}"><td>{esc(name)}</td>'
+                    f'<td class="num">{num(sec["score"])} / {num(sec["max_score"])}</td>'
                     f'<td class="num">{int(sec["passed"])} / {int(sec["total"])}</td><td>{bar(fraction)}</td>'
                     f'<td><span class="pill {kind}">{"all passed" if kind == "ok" else "points lost"}</span></td></tr>')
     total = (f'<tr><th>total</th><th class="num">{num(document["score"])} / {num(document["max_score"])}</th>'
@@ -222,7 +224,8 @@ def _card(group: List[Dict[str, Any]], lines: Optional[List[str]], shown: Set[Tu
     if where is None:
         code = ""
     elif (where.first, len(where.lines), where.mark) in shown:
-        code = f'<div class="note">your code: lines {where.first}–{where.first + len(where.lines) - 1}, shown above</div>'
+        last = where.first + len(where.lines) - 1
+        code = f'<div class="note">your code: lines {where.first}–{last}, shown above</div>'
     else:
         shown.add((where.first, len(where.lines), where.mark))
         code = _source(where)
@@ -257,7 +260,8 @@ def _all_checks(document: Dict[str, Any]) -> str:
 def _model(model: Dict[str, Any], heatmaps: List[Dict[str, Any]]) -> str:
     parts = ['<section class="card" id="model"><h2>Your attention inside the model</h2>']
     if model:
-        parts.append(f'<p class="note">{esc(model.get("model_name", "the model"))}, block {esc(model.get("layer_idx", 0))}: '
+        parts.append(f'<p class="note">{esc(model.get("model_name", "the model"))}, '
+                     f'block {esc(model.get("layer_idx", 0))}: '
                      f'your function replaced the attention of its {esc(model.get("heads", "?"))} heads.</p>')
         parts.append(_continuation(model))
         parts.append(_figures(model))
@@ -277,8 +281,10 @@ def _continuation(model: Dict[str, Any]) -> str:
     verdict = ('<span class="pill ok">same continuation</span>' if same
                else '<span class="pill bad">different continuation</span>')
     return (f'<h3>Greedy continuation of the prompt {verdict}</h3><div class="cont">'
-            f'<div>the model as released</div><div class="txt">{esc(prompts[0])}<b>{esc(cont.get("reference", ""))}</b></div>'
-            f'<div>with your attention</div><div class="txt">{esc(prompts[0])}<b>{esc(cont.get("student", ""))}</b></div>'
+            f'<div>the model as released</div>'
+            f'<div class="txt">{esc(prompts[0])}<b>{esc(cont.get("reference", ""))}</b></div>'
+            f'<div>with your attention</div>'
+            f'<div class="txt">{esc(prompts[0])}<b>{esc(cont.get("student", ""))}</b></div>'
             '</div>')
 
 
@@ -330,7 +336,8 @@ def _heatmaps(artifacts: List[Dict[str, Any]]) -> str:
     more = (f'<details><summary>{len(folded)} more heatmaps</summary><div class="heatmaps">{"".join(folded)}</div>'
             '</details>' if folded else "")
     notes = _notes(
-        [f"{len(artifacts) - MAX_HEATMAPS} more heatmaps are in the report's folder"] if len(artifacts) > MAX_HEATMAPS else [],
+        [f"{len(artifacts) - MAX_HEATMAPS} more heatmaps are in the report's folder"]
+        if len(artifacts) > MAX_HEATMAPS else [],
         [f"not embedded (missing, not a PNG or over {MAX_PICTURE_BYTES // 1000} kB): {p}" for p in missing])
     return (f'<h3>Attention heatmaps: the released model, yours, and the difference</h3>'
             f'<div class="heatmaps">{"".join(shown)}</div>{more}{notes}')
@@ -360,13 +367,15 @@ def _output(output: str) -> str:
     shown = text.splitlines()
     kept = "\n".join(shown[:OUTPUT_LINES])[:MAX_OUTPUT_CHARS]
     cut = f" (first {OUTPUT_LINES} of {len(shown)} lines)" if len(shown) > OUTPUT_LINES else ""
-    return f'<section class="card" id="output"><h2>What your code printed{cut}</h2><pre class="out">{esc(kept)}</pre></section>'
+    return (f'<section class="card" id="output"><h2>What your code printed{cut}</h2>'
+            f'<pre class="out">{esc(kept)}</pre></section>')
 
 
 def _footer(document: Dict[str, Any]) -> str:
     env, sub = document["environment"], document["submission"]
     sandbox = "sandboxed" if env["sandbox"]["enabled"] else "not sandboxed"
     defined = ", ".join(sub["functions"]) or "none of the contract's functions"
-    return (f'<footer>{esc(sub["path"])} · defines {esc(defined)} · sha256 {esc(sub["sha256"] or "none")} · attention-autograder '
+    return (f'<footer>{esc(sub["path"])} · defines {esc(defined)} · sha256 {esc(sub["sha256"] or "none")} · '
+            f'attention-autograder '
             f'{esc(env["autograder"])} · Python {esc(env["python"])}, torch {esc(env["torch"])} · {sandbox} · '
             f'graded in {float(document["timing"]["duration_s"]):.1f} s</footer>')

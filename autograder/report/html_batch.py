@@ -100,8 +100,10 @@ def _gradebook(rows: Sequence[Row]) -> str:
         score, top = float(doc["score"]), float(doc["max_score"])
         kind = status_class(score, top)
         state = r.outcome if r.outcome != "graded" else doc["status"]  # timeout, crashed; else graded, not_gradable
-        cells = [f'<td data-sort="{esc(r.name)}"><a href="{esc(quote(page_name(r.name), safe=""))}">{esc(r.name)}</a></td>',
-                 f'<td class="num" data-sort="{score:g}"><span class="pill {kind}">{num(score)} / {num(top)}</span></td>',
+        link = esc(quote(page_name(r.name), safe=""))
+        cells = [f'<td data-sort="{esc(r.name)}"><a href="{link}">{esc(r.name)}</a></td>',
+                 f'<td class="num" data-sort="{score:g}"><span class="pill {kind}">{num(score)} / {num(top)}</span>'
+                 '</td>',
                  f'<td data-sort="{esc(state)}">{esc(state)}</td>']
         for s in sections:
             sec = doc["sections"].get(s)
@@ -143,7 +145,8 @@ def _pass_rates(summary: Dict[str, Any]) -> str:
     for cid, rate in summary["pass_rates"].items():
         kind = status_class(rate, 1.0)
         rows.append(f'<tr class="{kind}"><td data-sort="{esc(cid)}"><code>{esc(cid)}</code></td>'
-                    f'<td class="num" data-sort="{rate:g}">{rate * 100:.0f}%</td><td data-sort="{rate:g}">{bar(rate)}</td></tr>')
+                    f'<td class="num" data-sort="{rate:g}">{rate * 100:.0f}%</td>'
+                    f'<td data-sort="{rate:g}">{bar(rate)}</td></tr>')
     return ('<section class="card" id="pass-rates"><h2>Pass rate per check</h2><table class="sortable"><thead><tr>'
             f'<th>check</th><th class="num">passed</th><th>of the batch</th></tr></thead><tbody>{"".join(rows)}'
             '</tbody></table></section>')

@@ -1,4 +1,5 @@
-"""The `autograder` command: `autograder grade PATH [--json OUT]`, `autograder batch SUBMISSIONS... --out DIR`,
+"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`,
+`autograder batch SUBMISSIONS... --out DIR [--html]`,
 `autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
 `autograder evaluate REPORT --url URL`.
 
@@ -45,7 +46,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     try:
         document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model,
-                         config_file=Path(args.config) if args.config else None)
+                         config_file=Path(args.config) if args.config else None,
+                         html=Path(args.html) if args.html else None)
     except ConfigError as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -62,7 +64,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
-                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
+                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
+                           html=args.html)
     except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -172,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
     grade_p.add_argument("path", help="the student's .py file")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
+    grade_p.add_argument("--html", metavar="OUT", help="also write the report as a self-contained HTML page")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
     grade_p.set_defaults(func=cmd_grade)
     batch_p = sub.add_parser("batch", parents=[grading],
@@ -184,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch_p.add_argument("--scheduler", metavar="ADDRESS",
                          help="grade on a Dask cluster (e.g. tcp://host:8786); needs the [dask] extra and the "
                               "submissions and --out at the same paths on every worker")
+    batch_p.add_argument("--html", action="store_true",
+                         help="also write OUT/html/: a page per submission and index.html (sortable gradebook)")
     batch_p.set_defaults(func=cmd_batch)
     export_p = sub.add_parser("export", help="a report in another tool's format (GitHub Classroom, Gradescope, "
                                              "an LLM grader)")

@@ -52,8 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None and not args.no_model:
-            from tests.model_fixtures import DISTILGPT2_SHAPE, gpt2_tokenizer
             from transformers import GPT2Config, GPT2LMHeadModel
+
+            from tests.model_fixtures import DISTILGPT2_SHAPE, gpt2_tokenizer
 
             model = str(Path(tmp) / "distilgpt2-seeded")
             GPT2LMHeadModel(GPT2Config(**DISTILGPT2_SHAPE)).save_pretrained(model)

@@ -294,7 +294,7 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
         assert fragment in document["submission"]["load_error"]
     rows = {r["submission"]: r for r in gradebook(tmp_path / "out")}
     assert rows["sleeps"]["outcome"] == "timeout" and rows["crashes"]["outcome"] == "crashed"
-    settings = batch.Settings.create(tmp_path / "out", config, None, assignment="attention")
+    settings = batch.Settings.create(tmp_path / "out", config, None)
     assert [batch.is_current(batch.Job(folder / f"{n}.py", n, settings)) for n in ("correct", "sleeps", "crashes")] \
         == [True, False, False]
 

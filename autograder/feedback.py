@@ -32,7 +32,7 @@ class CheckFailed(Diagnosable, AssertionError):
 
 
 ERROR_HINTS = {  # by SubmissionError kind: the hint when nothing more specific is known
-    "missing": "define every function of the contract with exactly the names in template.py",
+    "missing": "define every function of the contract with exactly the names in the assignment's template",
     "raised": "run your function on the example from the template to reproduce the error",
     "banned": "this assignment asks you to write that computation yourself, from the contract's functions",
     "load": "your file must import cleanly: run `python yourfile.py` to see the problem",

@@ -43,7 +43,7 @@ GradedRows = Callable[[Dict[str, Any], Tuple[Tensor, ...]], Optional[Tensor]]
 
 # (rtol, atol) by dtype; a comparison uses the coarser of the two dtypes
 _TOLERANCES: Dict[torch.dtype, Tuple[float, float]] = {
-    torch.float64: (1e-7, 1e-9),  # the grade's own float64 tolerance: what fails a check is never "right" here
+    torch.float64: (1e-9, 1e-12),  # finer than grading (1e-7): a near miss that fails is still named
     torch.float32: (1e-4, 1e-6),
     torch.float16: (1e-2, 1e-4),
     torch.bfloat16: (5e-2, 1e-3),
@@ -267,11 +267,11 @@ def gradient_mistake(source: str) -> Mistake:
 
 
 def _student_tensors(output: object, arity: int) -> Optional[Tuple[Tensor, ...]]:
-    """The student's output as a tuple of `arity` floating-point tensors, or None when it is not that."""
+    """The student's output as a tuple of `arity` floating-point (or bool) tensors, or None when it is not that."""
     parts = (output,) if arity == 1 else output
     if not isinstance(parts, (tuple, list)) or len(parts) != arity:
         return None
-    if not all(isinstance(part, Tensor) and part.is_floating_point() for part in parts):
+    if not all(isinstance(part, Tensor) and (part.is_floating_point() or part.dtype == torch.bool) for part in parts):
         return None
     return tuple(parts)
 
@@ -317,6 +317,8 @@ def _tensor_close(a: Tensor, b: Tensor, rows: Optional[Tensor]) -> bool:
     the tolerance of the coarser dtype."""
     if a.shape != b.shape:
         return False
+    if a.dtype == torch.bool or b.dtype == torch.bool:  # masks: equal, entry for entry
+        return a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))
     rtol, atol = _tolerance(a.dtype, b.dtype)
     a, b = (t.detach().to("cpu", torch.float64) for t in (a, b))
     if rows is not None and a.shape[:-1] == rows.shape[:-1]:

@@ -81,7 +81,8 @@ def float32_detour(student: Tuple[Tensor, ...], reference: Tuple[Tensor, ...],
     """FLOAT32_DETOUR when every output is float64 and differs from the reference by no more than the
     reference itself does when computed in float32 (times 4), entries where either is not finite
     left out; None otherwise."""
-    if not student or any(t.dtype != torch.float64 for t in student):
+    if not student or any(t.dtype != torch.float64 for t in student) or any(
+            not (isinstance(t, Tensor) and t.is_floating_point()) for t in reference):
         return None
     as32 = {k: v.float() if isinstance(v, Tensor) and v.dtype == torch.float64 else v for k, v in inputs.items()}
     computed32 = reference_fn(**as32)

@@ -12,7 +12,7 @@ import torch
 from autograder.assignments.attention.contract import ASSIGNMENT
 from autograder.assignments.attention.inputs import CHECK, Case, section_args
 from autograder.assignments.attention.mistakes import diagnose
-from autograder.checks.support import difference
+from autograder.checks.support import difference, worst
 from autograder.diagnosis import errors
 from autograder.diagnosis.parametric import name_factor, nice
 from autograder.feedback import hint_for
@@ -125,9 +125,9 @@ def reproduces(path: Path, hint: str) -> str:
     lines = errors.snippet_lines(hint)
     assert len(lines) == 3 and lines[0] == "import torch", hint
     namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)  # our own test file
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - our own test file
     with pytest.raises(Exception) as caught:
-        exec("\n".join(lines), namespace)
+        exec("\n".join(lines), namespace)  # noqa: S102
     return type(caught.value).__name__
 
 
@@ -185,3 +185,8 @@ def test_nan_is_named_with_the_reference_there_never_up_to_nan() -> None:
     message = difference(torch.tensor([0.5, float("nan")], dtype=torch.float64), want, "w", rtol=1e-7, atol=1e-9)
     assert "contain NaN at 1 of 2 entries, first at index [1], where the reference is 0.25 (finite)" in message
     assert "up to nan" not in message
+
+
+def test_property_messages_say_nan_rather_than_up_to_nan() -> None:
+    assert worst(torch.tensor([0.1, -0.5])) == "by up to 0.5"
+    assert worst(torch.tensor([[0.1, float("nan")]])) == "with NaN at 1 of 2 entries (first at index [0, 1])"

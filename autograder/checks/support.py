@@ -88,6 +88,16 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: floa
             f"{context}")
 
 
+def worst(gaps: Tensor) -> str:
+    """How far off `gaps` (differences from what was expected) are, for a message: 'by up to 0.73', or
+    'with NaN at 3 of 20 entries (first at index [0, 2])' (never 'up to nan')."""
+    nan = gaps.isnan()
+    if nan.any():
+        first = [int(i) for i in nan.nonzero()[0]]
+        return f"with NaN at {int(nan.sum())} of {gaps.numel()} entries (first at index {first})"
+    return f"by up to {float(gaps.abs().max()):.3g}"
+
+
 def _digits(value: float, other: float) -> str:
     """`value` with enough significant digits to tell it from `other` (at least 6, at most 17)."""
     if value == other or not (math.isfinite(value) and math.isfinite(other)):

@@ -63,14 +63,14 @@ _MODULE_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
 _HOMES = ("torch", "torch.nn.functional", "torch.linalg", "torch.Tensor")
 # (pattern in the failing line, advice): hard-coded axes and shapes, the usual causes
 _LINE_ADVICE: Tuple[Tuple[str, str], ...] = (
-    (r"transpose\(\s*-?\d+\s*,\s*-?\d+\s*\)", "`transpose({args})` names axes counted from the front, which "
-                                             "move when batch dims come or go: use `transpose(-2, -1)`"),
-    (r"\.permute\(", "`permute(...)` lists every axis, so it fits one number of dims only: use "
-                     "`transpose(-2, -1)`"),
+    (r"transpose\(\s*-?\d+\s*,\s*-?\d+\s*\)", ("`transpose({args})` names axes counted from the front, which "
+                                              "move when batch dims come or go: use `transpose(-2, -1)`")),
+    (r"\.permute\(", ("`permute(...)` lists every axis, so it fits one number of dims only: use "
+                      "`transpose(-2, -1)`")),
     (r"\.T\b|\.t\(\)", "`.T` / `.t()` reverse every axis (or need 2-D): use `transpose(-2, -1)`"),
     (r"\bbmm\(", "`torch.bmm` takes exactly 3-D tensors: use `@` (torch.matmul), which broadcasts batch dims"),
-    (r"(\.view|\.reshape)\(", "`view`/`reshape` with fixed sizes assumes one shape: index axes from the end "
-                              "(`x.shape[-1]`) and keep the leading dims as they are"),
+    (r"(\.view|\.reshape)\(", ("`view`/`reshape` with fixed sizes assumes one shape: index axes from the end "
+                               "(`x.shape[-1]`) and keep the leading dims as they are")),
 )
 
 

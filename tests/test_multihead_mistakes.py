@@ -15,7 +15,6 @@ import torch
 
 from autograder.assignments.multihead.contract import ASSIGNMENT
 from autograder.assignments.multihead.mistakes import CATALOGUE
-from autograder.diagnosis import GRADIENT_MISTAKES
 from reference import multihead as ref
 from tests.catalogue_helpers import SUBMISSIONS, load, mistake_of, outputs, raised, same
 
@@ -73,7 +72,8 @@ def test_catalogue_has_the_issue_mistakes():
                 "causal_mask_excludes_diagonal", "causal_mask_one_future_token", "mask_not_broadcast_over_heads",
                 "output_projection_forgotten", "interleaved_heads", "softmax_wrong_axis"}
     assert required <= set(BY_ID)
-    assert len(BY_ID) + len(GRADIENT_MISTAKES) == len(CATALOGUE.mistakes)  # ids unique
+    ids = [m.id for m in CATALOGUE.mistakes]
+    assert len(ids) == len(set(ids)) and set(BY_ID) <= set(ids)  # unique ids, every rule's mistake listed
     assert {path.stem for path in BUGGY} == {f"buggy_{i}" for i in BY_ID}  # one example file per mistake
 
 

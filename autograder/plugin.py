@@ -82,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not target.exists():
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
-        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
+        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py or .ipynb file "
                                 "(autograder batch grades folders)")
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
     config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,

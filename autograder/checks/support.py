@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from autograder.config import Config
 from autograder.contract import EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
 from autograder.feedback import CheckFailed
+from autograder.runtime import notebook
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
 from reference import attention as ref
@@ -219,8 +220,8 @@ def no_gradient(submission: Any, message: str) -> CheckFailed:
     from autograder import diagnosis
 
     try:
-        source = Path(submission.path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        source = notebook.module_source(submission.path, Path(submission.path).read_bytes()).text
+    except (OSError, ValueError):  # unreadable, not UTF-8, not a notebook
         source = ""
     found = diagnosis.gradient_mistake(source)
     return CheckFailed(message, found.hint, found.id)

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -174,6 +175,23 @@ def test_a_long_cell_runs_out_of_the_import_limit_and_is_named(folder: Path) -> 
         message = sub.load_error.message
     assert message.startswith(f"trains.ipynb did not finish importing within 8 s (code cell {len(cells) + 1} was running)")
     assert 'if __name__ == "__main__":' in message
+
+
+def test_a_flood_of_forged_progress_does_not_extend_the_limit(folder: Path) -> None:
+    """Hostile: a cell finds the worker's socket and sends "running" frames without end (then forged
+    numbers): the import limit still holds, and what reaches the message is a number or nothing."""
+    flood = ("import gc, json, socket, struct, time\n"
+             "sock = next(o for o in gc.get_objects() if isinstance(o, socket.socket) and o.fileno() >= 0)\n"
+             "def frame(h):\n    b = json.dumps(h).encode()\n    return struct.pack('!Q', len(b)) + b + struct.pack('!Q', 0)\n"
+             "while True:\n"
+             "    sock.sendall(frame({'running': {'cell': 7}}) + frame({'running': {'cell': 'x' * 1000}}))\n"
+             "    time.sleep(0.001)")
+    path = write_notebook(folder / "floods.ipynb", ["import torch", flood])
+    started = time.monotonic()
+    with Submission(path, import_timeout=6) as sub:
+        message = sub.load_error.message
+    assert time.monotonic() - started < 60
+    assert message.startswith("floods.ipynb did not finish importing within 6 s") and "xxx" not in message
 
 
 def test_forged_progress_is_only_a_number() -> None:

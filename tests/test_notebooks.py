@@ -134,6 +134,14 @@ def test_syntax_error_names_cell_and_line(tmp_path: Path) -> None:
     assert "at code cell 2, line 1: 'return' outside function" in precheck(outside).message
 
 
+def test_code_too_deep_for_the_compiler_is_refused_not_a_crash(tmp_path: Path) -> None:
+    deep = "x = " + "-" * 200_000 + "1"
+    py = tmp_path / "deep.py"
+    py.write_text(deep)
+    for path in (py, write_notebook(tmp_path / "deep.ipynb", ["import math", deep])):
+        assert f"{path.name} cannot be compiled" in precheck(path).message
+
+
 @pytest.mark.parametrize("content, fragment", [
     (b"{not json", "is not a Jupyter notebook that can be read"),
     (b'{"cells": 3, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "is not a Jupyter notebook"),

@@ -89,8 +89,8 @@ def precheck(path: Path) -> Optional[SubmissionError]:
         line = (exc.text or "").rstrip()
         return SubmissionError("load", f"{path.name} has a syntax error at {exc.where}: {exc.msg}"
                                + (f"\n    {line}" if line else ""))
-    except ValueError as exc:  # e.g. source with null bytes
-        return SubmissionError("load", f"{path.name} cannot be compiled: {exc}")
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting too deep for the compiler
+        return SubmissionError("load", f"{path.name} cannot be compiled: {type(exc).__name__}: {exc}")
     return None
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import __future__
 import ast
+import functools
+import operator
 import re
 import warnings
 from dataclasses import dataclass
@@ -32,9 +34,8 @@ NOTEBOOK = ".ipynb"
 # cell magics whose body is Python that Jupyter runs (once, for our purposes); every other cell magic's
 # body is another language or a file's content (%%bash, %%writefile, %%html, ...): the cell is dropped
 PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "python", "python3", "debug"})
-_FUTURE_FLAGS = 0
-for _name in __future__.all_feature_names:
-    _FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
+_FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag
+                                                for name in __future__.all_feature_names))
 _HELP = re.compile(r"^(\?{1,2}[\w.]+|[\w.]+\?{1,2})$")             # `torch.matmul?`, `??x`
 _ASSIGNED = re.compile(r"^(?P<target>[A-Za-z_]\w*)\s*=\s*[!%]")     # `files = !ls`, `t = %timeit -o f()`
 
@@ -223,7 +224,7 @@ class InertShell:
 
     def run_cell_magic(self, magic: str, line: str, cell: str) -> None:
         if magic in PYTHON_BODY_MAGICS and isinstance(cell, str):
-            exec(compile(cell, "<cell magic>", "exec"), self._namespace)  # noqa: S102 - the student's own cell
+            exec(compile(cell, "<cell magic>", "exec", dont_inherit=True), self._namespace)  # noqa: S102 - the student's own cell
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return _nothing

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import torch
 
-from autograder.runtime.submission import Submission
+from autograder.runtime.submission import Submission, SubmissionError
 from tests.grading_helpers import REPO
 from tests.model_fixtures import TOKENIZER_FILES, gpt2_tokenizer
 
@@ -107,7 +107,7 @@ def test_the_lesson_as_handed_out_is_importable_by_the_grader(tmp_path: Path) ->
     with Submission(shutil.copy(LESSON, tmp_path / LESSON.name), import_timeout=60) as sub:
         assert sub.load_error is None
         assert list(sub.functions) == FUNCTIONS
-        with pytest.raises(Exception, match="NotImplementedError: section 2: attention_scores"):
+        with pytest.raises(SubmissionError, match="NotImplementedError: section 2: attention_scores"):
             sub.call("attention_scores", torch.zeros(1, 6, 64), torch.zeros(1, 6, 64))
 
 

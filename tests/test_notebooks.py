@@ -18,11 +18,12 @@ from typing import Any, Dict, List, Tuple
 
 import nbformat
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import cli
 from autograder.runtime import notebook
-from autograder.runtime.submission import Submission, precheck
+from autograder.runtime.submission import Submission, SubmissionError, precheck
 from autograder.runtime.worker import Runner
 from tests.grading_helpers import REPO, SUBMISSIONS, by_id, fast_config, grade_quick
 
@@ -168,9 +169,7 @@ def test_errors_at_import_and_in_calls_name_the_cell(folder: Path) -> None:
     cells[weights] = "def attention_weights(scores, mask=None):\n    raise ValueError('not yet')\n"
     path = write_notebook(folder / "raises_in_call.ipynb", cells)
     with Submission(path, import_timeout=60) as sub:
-        import torch
-
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(SubmissionError) as raised:
             sub.call("attention_weights", torch.zeros(2, 2))
     assert f"attention_weights raised ValueError: not yet at code cell {weights + 1}, line 2" in str(raised.value)
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
+import nbformat  # noqa: F401 (see below)
 import torch
 from tqdm import tqdm
 
@@ -62,7 +63,8 @@ from autograder.runtime.submission import sha256_of
 
 # Everything a forked grading child runs is imported above, before any fork: a child forked while another
 # thread of its parent was importing a module would wait forever on that module's import lock. (diagnosis
-# is otherwise imported lazily, by the first failing check: grading the reference never imports it.)
+# is otherwise imported lazily, by the first failing check, and nbformat by the first notebook: grading the
+# reference never imports them.)
 
 OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with

@@ -33,7 +33,7 @@ SOLUTION = {  # what replaces each TODO's `raise NotImplementedError(...)`
                                     "    return torch.softmax(scores, dim=-1)",
     "section 4: aggregate_values": "return weights @ V",
 }
-CONFIG = ("[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 5\nimport_s = 30\n"
+CONFIG = ("[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 30\nimport_s = 60\n"
           "[model]\nenabled = true\ncontinuation_tokens = 2\n")
 
 pytestmark = pytest.mark.timeout(900, method="thread")

@@ -1,7 +1,9 @@
-"""One configuration for a grading run: packaged defaults, overridden by the course's file.
+"""One configuration for a grading run: packaged defaults, the assignment's, overridden by the course's files.
 
-Lookup order (later wins): `autograder/defaults.toml`, `[tool.autograder]` in `pyproject.toml`,
-`autograder.toml`, then an explicit `--config FILE`. Files are searched in the given folder only.
+Lookup order (later wins): `autograder/defaults.toml`, the assignment's `defaults.toml`, `[tool.autograder]`
+in `pyproject.toml`, `autograder.toml`, then an explicit `--config FILE`. Files are searched in the given
+folder only. In each course file, top-level keys apply to every assignment and an `[assignments.NAME]`
+table to assignment NAME only (after that file's top-level keys).
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import copy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,25 +88,64 @@ class Config:
         return Config(_merge(self.data, overrides), self.sources)
 
 
-def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> Config:
-    """Merge the defaults with the course's settings found in `folder` (default: the cwd)."""
+def packaged_assignment() -> str:
+    """The packaged default `assignment` (where no file and no course config tells)."""
+    return str(_read_toml(DEFAULTS_FILE)["assignment"])
+
+
+def course_layers(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """The course's settings, lowest priority first, as (source, mapping): `[tool.autograder]` of
+    `folder/pyproject.toml`, `folder/autograder.toml`, then `explicit` (default folder: the cwd)."""
     folder = Path.cwd() if folder is None else Path(folder)
-    data = _read_toml(DEFAULTS_FILE)
-    sources = [str(DEFAULTS_FILE)]
+    layers: List[Tuple[str, Dict[str, Any]]] = []
     pyproject = folder / "pyproject.toml"
     if pyproject.is_file():
         section = _read_toml(pyproject).get("tool", {}).get("autograder")
         if section:
-            data = _merge(data, section)
-            sources.append(str(pyproject))
-    candidates = [folder / "autograder.toml"] + ([Path(explicit)] if explicit else [])
-    for path in candidates:
-        if path == explicit and not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            layers.append((str(pyproject), section))
+    if explicit is not None and not Path(explicit).is_file():
+        raise ConfigError(f"config file {explicit} does not exist")
+    for path in [folder / "autograder.toml"] + ([Path(explicit)] if explicit else []):
         if path.is_file():
-            data = _merge(data, _read_toml(path))
-            sources.append(str(path))
-    unknown = set(data) - set(_read_toml(DEFAULTS_FILE))
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {sources[-1]}")
+            layers.append((str(path), _read_toml(path)))
+    known = set(_read_toml(DEFAULTS_FILE))
+    for source, data in layers:
+        unknown = set(data) - known - {"assignments"}
+        for name, table in data.get("assignments", {}).items():
+            unknown |= {f"assignments.{name}.{k}" for k in set(table) - known} if isinstance(table, dict) else {
+                f"assignments.{name}"}
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
+    return layers
+
+
+def configured_assignment(layers: List[Tuple[str, Dict[str, Any]]]) -> Optional[str]:
+    """The course's `assignment = "NAME"` (the last layer that sets one), or None."""
+    names = [str(data["assignment"]) for _, data in layers if data.get("assignment")]
+    return names[-1] if names else None
+
+
+def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None,
+                assignment: Optional[Any] = None) -> Config:
+    """The settings for grading `assignment` (an `autograder.assignments.Assignment`, its name, or None for
+    the course config's `assignment`, else the packaged one): the packaged defaults, the assignment's
+    defaults, then each course layer (`course_layers`): its top-level keys, then its `[assignments.NAME]`
+    table for this assignment. ConfigError also when the named assignment is not installed."""
+    layers = course_layers(folder, explicit)
+    data = _read_toml(DEFAULTS_FILE)
+    if assignment is None or isinstance(assignment, str):
+        from autograder.assignments import registry
+
+        try:
+            assignment = registry.get(assignment or configured_assignment(layers) or str(data["assignment"]))
+        except registry.AssignmentError as exc:
+            raise ConfigError(str(exc)) from None
+    sources = [str(DEFAULTS_FILE)]
+    data = _merge(data, _read_toml(assignment.defaults_file))
+    sources.append(str(assignment.defaults_file))
+    for source, layer in layers:
+        data = _merge(data, {k: v for k, v in layer.items() if k != "assignments"})
+        data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))
+        sources.append(source)
+    data["assignment"] = assignment.name
     return Config(data, tuple(sources))

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 import torch
 
+from autograder.assignments.attention.contract import ASSIGNMENT as ATTENTION
 from autograder.runtime.submission import Submission, SubmissionError
 from tests.grading_helpers import REPO
 from tests.model_fixtures import TOKENIZER_FILES, gpt2_tokenizer
@@ -104,7 +105,8 @@ def offline_course(tmp_path: Path, small_gpt2: Path, monkeypatch: pytest.MonkeyP
 def test_the_lesson_as_handed_out_is_importable_by_the_grader(tmp_path: Path) -> None:
     """Its TODOs raise, but only when called: the worked-example cells are under __main__, so the grader
     imports the four functions (and would grade the sections a student has done)."""
-    with Submission(shutil.copy(LESSON, tmp_path / LESSON.name), import_timeout=60) as sub:
+    copy = shutil.copy(LESSON, tmp_path / LESSON.name)
+    with Submission(copy, import_timeout=60, contract=ATTENTION.wire()) as sub:
         assert sub.load_error is None
         assert list(sub.functions) == FUNCTIONS
         with pytest.raises(SubmissionError, match="NotImplementedError: section 2: attention_scores"):

@@ -22,6 +22,7 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import cli
+from autograder.assignments.attention.contract import ASSIGNMENT as ATTENTION
 from autograder.report import evaluation
 from autograder.runtime import notebook
 from autograder.runtime.submission import Submission, SubmissionError, precheck
@@ -163,7 +164,7 @@ def test_files_that_are_not_notebooks(tmp_path: Path, content: bytes, fragment: 
 def test_errors_at_import_and_in_calls_name_the_cell(folder: Path) -> None:
     cells = cells_of((SUBMISSIONS / "correct.py").read_text())
     raising = write_notebook(folder / "raises_at_import.ipynb", cells + ["x = 1\nraise RuntimeError('demo cell failed')"])
-    with Submission(raising, import_timeout=60) as sub:
+    with Submission(raising, import_timeout=60, contract=ATTENTION.wire()) as sub:
         assert sub.load_error is not None
         assert (f"importing raises_at_import.ipynb raised RuntimeError: demo cell failed at code cell {len(cells) + 1}, "
                 "line 2 (raise RuntimeError('demo cell failed'))") == sub.load_error.message
@@ -171,7 +172,7 @@ def test_errors_at_import_and_in_calls_name_the_cell(folder: Path) -> None:
     weights = next(i for i, c in enumerate(cells) if c.startswith("def attention_weights"))
     cells[weights] = "def attention_weights(scores, mask=None):\n    raise ValueError('not yet')\n"
     path = write_notebook(folder / "raises_in_call.ipynb", cells)
-    with Submission(path, import_timeout=60) as sub:
+    with Submission(path, import_timeout=60, contract=ATTENTION.wire()) as sub:
         with pytest.raises(SubmissionError) as raised:
             sub.call("attention_weights", torch.zeros(2, 2))
     assert f"attention_weights raised ValueError: not yet at code cell {weights + 1}, line 2" in str(raised.value)
@@ -180,7 +181,7 @@ def test_errors_at_import_and_in_calls_name_the_cell(folder: Path) -> None:
 def test_a_long_cell_runs_out_of_the_import_limit_and_is_named(folder: Path) -> None:
     cells = cells_of((SUBMISSIONS / "correct.py").read_text())
     path = write_notebook(folder / "trains.ipynb", cells + ["import time\nfor epoch in range(1000):\n    time.sleep(1)"])
-    with Submission(path, import_timeout=8) as sub:
+    with Submission(path, import_timeout=8, contract=ATTENTION.wire()) as sub:
         assert sub.load_error is not None
         message = sub.load_error.message
     assert message.startswith(f"trains.ipynb did not finish importing within 8 s (code cell {len(cells) + 1} was running)")
@@ -198,7 +199,7 @@ def test_a_flood_of_forged_progress_does_not_extend_the_limit(folder: Path) -> N
              "    time.sleep(0.001)")
     path = write_notebook(folder / "floods.ipynb", ["import torch", flood])
     started = time.monotonic()
-    with Submission(path, import_timeout=6) as sub:
+    with Submission(path, import_timeout=6, contract=ATTENTION.wire()) as sub:
         message = sub.load_error.message
     assert time.monotonic() - started < 60
     assert message.startswith("floods.ipynb did not finish importing within 6 s") and "xxx" not in message

@@ -17,7 +17,7 @@ from autograder.config import Config, ConfigError, load_config
 from autograder.contract import SECTION_FUNCTIONS, SECTIONS
 from autograder.feedback import CheckFailed, hint_for
 from autograder.report import document as report_mod
-from autograder.report import terminal
+from autograder.report import neutralise, terminal
 from autograder.runtime.submission import Submission, SubmissionError, answer_paths
 
 CHECKS_DIR = Path(__file__).parent / "checks"
@@ -204,21 +204,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
                       hidden=grading.config.is_hidden(cid))
         grading.results.append(record)
-        if result.failed and (record["hidden"] or (not record.get("internal")
-                                                   and item.config.option.tbstyle == "auto")):
-            result.longrepr = _teaching_repr(report_mod.public_check(record))
+        if result.failed:  # what pytest prints of it, at any --tb: student text neutralised
+            teaching = record["hidden"] or (not record.get("internal") and item.config.option.tbstyle == "auto")
+            result.longrepr = (_teaching_repr(report_mod.public_check(record)) if teaching
+                               else neutralise.terminal(str(result.longrepr)))
+        result.sections = [(title, neutralise.terminal(content)) for title, content in result.sections]
 
 
 def _teaching_repr(check: Dict[str, Any]) -> str:
     """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
 
     Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
-    a hidden check never shows more than the report does; student text is neutralized as in the table.
+    a hidden check never shows more than the report does; student text is neutralised as in the table.
     """
     lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
-    return terminal.sanitize("\n".join(lines))
+    return neutralise.terminal("\n".join(lines))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -459,3 +459,14 @@ def test_banned_api_under_other_names_is_refused(arena: Arena) -> None:
     checks = by_id(arena.graded("banned_alias").document)
     for check in ("softmax.values", "values.values", "attention.values"):
         assert checks[check]["status"] == "failed", check
+
+
+def test_forged_names_and_output_keep_the_report_small(arena: Arena) -> None:
+    """A forged load header listing 700,000 names: the report keeps no more than the contract's names (here
+    none: the forged frame breaks the stream, and the file is not gradable) and stays small."""
+    graded = arena.graded("forge_functions")
+    assert graded.document is not None, graded.error
+    assert set(graded.document["submission"]["functions"]) <= {"linear_projections", "attention_scores",
+                                                               "attention_weights", "aggregate_values",
+                                                               "scaled_dot_product_attention"}
+    assert len(graded.text) < 256 * 1024

@@ -108,3 +108,21 @@ def test_pytest_output_carries_no_student_escapes_at_any_tb(tmp_path, tb):
     assert run.returncode == 1, stdout[-2000:]
     assert "pwned" in stdout  # the student's message is shown...
     assert _speaks_to_ci(stdout) == []  # ...inert: no escape, no carriage return, no workflow command
+
+
+def test_report_bounds_what_the_student_controls(graded):
+    """Whatever reaches the report's assembly (a worker's forged header, a check's message, the output of
+    many restarted workers), the report keeps a bounded amount, as valid text."""
+    from autograder.report import document as report_mod
+
+    document = json.loads(graded.read_text())
+    submission = dict(document["submission"], functions=[f"f{i}" for i in range(700_000)], output="o" * (11 << 20),
+                      load_error=None, path=b"/tmp/ren\xe9e.py".decode("utf-8", "surrogateescape"))
+    checks = [dict(c, message="m" * (1 << 20), hint="\udce9" * 10) for c in document["checks"]]
+    rebuilt = report_mod.assemble(checks, submission, document["environment"], 0.0, 1.0)
+    text = json.dumps(rebuilt)
+    assert len(text) < 1 << 20
+    assert rebuilt["submission"]["path"] == "/tmp/ren\\xe9e.py" and rebuilt["submission"]["name"] == "ren\\xe9e.py"
+    assert len(rebuilt["submission"]["functions"]) <= 64
+    text.encode("utf-8")  # no lone surrogate left anywhere: strict JSON readers accept it
+    assert "\\udc" not in text

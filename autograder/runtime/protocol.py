@@ -40,6 +40,8 @@ MAX_BLOB = 256 << 20   # bytes of tensor data in one frame (the largest graded i
 MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
 ERROR_TEXT = 500       # characters kept of an exception's own message (the worker clips it: `clip`)
 MAX_DEPTH = 4          # nesting of tuple specs (the encoder nests one level)
+MAX_NAMES = 64         # names in a worker's "functions" or "layers" list (the contract has five functions)
+MAX_NAME = 100         # characters of one such name
 VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
 LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
 SCALARS = (bool, int, float, str)
@@ -188,8 +190,8 @@ def check_frame(header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Dic
         else:
             decode(value, tensors)
     for name in ("functions", "layers"):  # the worker's hello and load headers: lists of names
-        if name in header and not (isinstance(header[name], list)
-                                   and all(isinstance(v, str) and len(v) <= 100 for v in header[name])):
+        if name in header and not (isinstance(header[name], list) and len(header[name]) <= MAX_NAMES
+                                   and all(isinstance(v, str) and len(v) <= MAX_NAME for v in header[name])):
             raise ProtocolError(f"{name} is not a list of names")
     if "ok" in header:
         header["ok"] = header["ok"] is True

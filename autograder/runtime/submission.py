@@ -182,6 +182,7 @@ class Submission:
         self.layers: List[str] = []
         self.calls = 0
         self._outputs: List[str] = []
+        self._output_room = output_limit  # bytes of output still kept, over every worker this file starts
         self._dead: Dict[str, SubmissionError] = {}
         self._worker: Optional[_Worker] = None
         self._runner: Optional[Runner] = None
@@ -199,7 +200,7 @@ class Submission:
         settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
                     "hidden": list(self.hidden)}
         parent, process, output = launch(self.path, settings)
-        self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
+        self._worker = _Worker(process, parent, _OutputDrain(output, self._output_room), workdir)
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
@@ -216,8 +217,9 @@ class Submission:
         self._loaded(loaded)
 
     def _loaded(self, header: Dict[str, Any]) -> None:
-        if header.get("ok"):
-            self.functions = tuple(header.get("functions", ()))
+        if header.get("ok"):  # the contract's names only, whatever a forged header lists
+            listed = set(header.get("functions", ()))
+            self.functions = tuple(n for n in SECTION_FUNCTIONS.values() if n in listed)
         else:
             err = header.get("error", {})
             self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
@@ -230,6 +232,7 @@ class Submission:
         worker.sock.close()
         code = worker.process.stop()
         self._outputs.append(worker.drain.text())
+        self._output_room = max(self._output_room - len(worker.drain.kept), 0)
         shutil.rmtree(worker.workdir, ignore_errors=True)
         if code is None or code == 0:
             return ""
@@ -248,7 +251,8 @@ class Submission:
 
     @property
     def output(self) -> str:
-        """Everything the student's code printed so far (truncated to the output limit per worker)."""
+        """What the student's code printed so far: the first `output_limit` bytes over all its workers (a
+        worker restarted after a crash or a time limit does not bring another limit's worth)."""
         return "".join(self._outputs)
 
     # -- calls ---------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ class GradingSession:
     """State of one grading run: the config, the submission (started lazily) and the results."""
 
     def __init__(self, path: Path, config: Config, sandbox: bool, report_path: Path,
-                 model: Optional[str]) -> None:
+                 model: Optional[str], folder: Optional[Path] = None) -> None:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
+        self.folder = folder  # the folder the course staff named (default: the submission's own)
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
         self.smoke: Dict[str, Optional[Exception]] = {}
@@ -47,7 +48,7 @@ class GradingSession:
             self._submission = Submission(
                 self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
                 call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
-                output_limit=int(box["output_kb"]) * 1024, limits=limits, hidden=answer_paths())
+                output_limit=int(box["output_kb"]) * 1024, limits=limits, hidden=answer_paths(), folder=self.folder)
         return self._submission
 
     def close(self) -> None:
@@ -63,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run student code in this process (for breakpoints and print-debugging)")
     group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
     group.addoption("--grading-config", metavar="FILE", help="a course config file (autograder.toml format)")
+    group.addoption("--submission-folder", metavar="DIR",
+                    help="the folder being graded: a submission that is a symbolic link to a file outside it is "
+                         "refused (default: the submission's own folder)")
 
 
 def grading_session(config: pytest.Config) -> Optional[GradingSession]:
@@ -79,14 +83,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     target = Path(path)
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():  # a dangling link is graded: refused, or not found
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
         raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
                                 "(autograder batch grades folders)")
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
+    folder = config.getoption("--submission-folder")
     config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,
-                                            config.getoption("--model"))
+                                            config.getoption("--model"), Path(folder) if folder else None)
     config.args[:] = [str(CHECKS_DIR)]
     from autograder.checks import (
         settings,  # registers and loads the derandomized hypothesis profile

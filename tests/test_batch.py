@@ -400,13 +400,93 @@ def test_inputs_and_report_names(tmp_path: Path) -> None:
         (tmp_path / folder / "attention.py").write_text("")
     (tmp_path / "alice" / "notes.txt").write_text("")
     (tmp_path / "summary.py").write_text("")
-    paths, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
+    found, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
                                       str(tmp_path / "summary.py"), str(tmp_path / "nobody.py")])
+    paths = list(found)
     assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
+    assert list(found.values()) == [tmp_path / "alice", tmp_path, tmp_path]  # the folders the inputs name
     assert unmatched == [str(tmp_path / "nobody.py")]
     names = batch.report_names(paths)
     assert names[paths[0]] == "alice-attention" and names[paths[1]] == "bob-attention"
     assert names[paths[2]].startswith("summary-")  # summary.json is the batch's own
+    odd = [tmp_path / "\x1b[2K=1+2.py", tmp_path / os.fsdecode(b"ren\xe9e.py"), tmp_path / ".hidden.py"]
+    assert list(batch.report_names(odd).values()) == ["__2K_1_2", "ren_e", "hidden"]
+
+
+# -- what students name their files, and links ---------------------------------------------------
+
+ODD_NAMES = ["\x1b[2K\r\x1b[1Amallory,80.0,80.0,graded,graded.py", "line\nbreak,80.0.py", "=1+2.py",
+             "+SUM(1).py", "-2+3.py", "@SUM(1).py", "\tTAB.py", "::error::forged.py", "##[error]legacy.py",
+             os.fsdecode(b"ren\xe9e.py")]  # the last: a Latin-1 name from an unzipped upload (not UTF-8)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def odd_submissions(folder: Path, outside: Path) -> Dict[str, str]:
+    """Files a careless upload or a hostile student leaves in a batch folder, built here (git holds neither
+    links nor such names): all-zeros files under odd names, a correct classmate.py, a link to it, a link to
+    a TA's solution outside the folder and a link to nothing. Returns {report name: what it is}."""
+    folder.mkdir(exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    (outside / "solution.py").write_text((SUBMISSIONS / "correct.py").read_text() + "\n# TA-ONLY\n")
+    shutil.copy(SUBMISSIONS / "correct.py", folder / "classmate.py")
+    (folder / "copy_of_classmate.py").symlink_to("classmate.py")
+    (folder / "ta_solution.py").symlink_to(outside / "solution.py")
+    (folder / "dangling.py").symlink_to(outside / "missing.py")
+    for i, name in enumerate(ODD_NAMES):
+        (folder / name).write_text(ZEROS + f"# odd name {i}\n")
+    kinds = {"classmate": "correct", "copy_of_classmate": "link inside", "ta_solution": "link outside",
+             "dangling": "link outside"}
+    names = batch.report_names(list(batch.collect([str(folder)])[0]))
+    return {name: kinds.get(name, "odd name") for name in names.values()}
+
+
+def _speaks(text: str) -> List[str]:
+    """What a terminal or a CI log would obey in text: control characters, workflow commands."""
+    bad = [line for line in text.split("\n") if line.lstrip().startswith("::") or "##[" in line]
+    return bad + [repr(ch) for ch in text if (ord(ch) < 32 and ch != "\n") or 0x7f <= ord(ch) <= 0x9f]
+
+
+def assert_inert_views(out: Path, terminal_text: str) -> None:
+    """No student string in the batch's views can act on its reader: the gradebook has one line per row,
+    no control character and no cell a spreadsheet reads as a formula; every JSON file is strict UTF-8
+    JSON; the logs and what the batch printed speak neither to a terminal nor to CI."""
+    raw = (out / "gradebook.csv").read_bytes().decode("utf-8")
+    assert _speaks(raw.replace("::", "")) == []  # a cell may hold "::" (not at a line start: checked next)
+    rows = list(csv.reader(raw.splitlines()))
+    assert len(rows) == raw.count("\n")  # no quoted line break: `cat` shows exactly the rows
+    for row in rows[1:]:
+        assert not [cell for cell in row if cell.startswith(FORMULA_START)], row
+        assert not row[0].startswith("::")
+    for path in [*out.glob("*.json"), *(out / batch.STATE_DIR).glob("*.json")]:
+        text = path.read_bytes().decode("utf-8")
+        json.loads(text)
+        assert "\\udc" not in text, path  # no lone surrogate: strict readers accept every file
+    for log in (out / batch.STATE_DIR).glob("*.log"):
+        assert _speaks(log.read_text()) == [], log
+    assert _speaks(terminal_text) == []
+
+
+def test_links_and_odd_file_names(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture) -> None:
+    """A batch over odd names and links: exit 0 and a row for every file (a name that is not UTF-8 used to
+    crash it after grading); the link to a classmate is graded and listed as identical to it; the links
+    out of the folder are refused unread with 0 points; every view is inert."""
+    kinds = odd_submissions(tmp_path / "subs", tmp_path / "ta")
+    out = tmp_path / "out"
+    before = living_descendants(os.getpid())
+    code = run_cli(str(tmp_path / "subs"), "--out", str(out), "--jobs", "2", "--config", str(config))
+    assert leftovers(living_descendants(os.getpid()) - before) == []
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OK, err
+    found = reports(out)
+    assert sorted(r["submission"] for r in gradebook(out)) == sorted(found) == sorted(kinds)
+    assert found["classmate"]["score"] == found["copy_of_classmate"]["score"] == MAX_SCORE
+    for name in ("ta_solution", "dangling"):
+        assert found[name]["score"] == 0 and "symbolic link to a file outside" in found[name]["submission"]["load_error"]
+    assert "TA-ONLY" not in json.dumps(found)
+    assert json.loads((out / "summary.json").read_text())["identical"] == [["classmate", "copy_of_classmate"]]
+    assert "identical files: classmate = copy_of_classmate" in err
+    assert found["ren_e"]["submission"]["name"] == "ren\\xe9e.py"
+    assert_inert_views(out, err)
 
 
 # -- beyond one machine ---------------------------------------------------------------------------

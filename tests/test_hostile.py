@@ -470,3 +470,26 @@ def test_forged_names_and_output_keep_the_report_small(arena: Arena) -> None:
                                                                "attention_weights", "aggregate_values",
                                                                "scaled_dot_product_attention"}
     assert len(graded.text) < 256 * 1024
+
+
+def test_a_link_out_of_the_folder_is_refused_unread(tmp_path: Path) -> None:
+    """A student's attention.py that is a symbolic link to a TA's file outside the folder (in the
+    Classroom checkout, or in a batch folder): a graded 0 that says why; the TA's file is never imported,
+    so none of its lines are quoted. A link to a file inside the folder is graded as that file."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "solution.py").write_text((CORRECT.read_text()) + "\nraise RuntimeError('TA-ONLY LINE 42')\n")
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "attention.py").symlink_to(course / "solution.py")
+    document = grade_quick(student / "attention.py", tmp_path)
+    assert document["score"] == 0 and document["status"] == "not_gradable"
+    assert "symbolic link to a file outside" in document["submission"]["load_error"]
+    assert "TA-ONLY" not in json.dumps(document) and document["submission"]["sha256"] is None
+    assert document["submission"]["path"] == str(student / "attention.py")
+
+    shutil.copy(CORRECT, student / "mine.py")
+    (student / "also_mine.py").symlink_to("mine.py")
+    inside = grade_quick(student / "also_mine.py", tmp_path)
+    assert inside["score"] == inside["max_score"]
+    assert inside["submission"]["sha256"] == grade_quick(student / "mine.py", tmp_path)["submission"]["sha256"]

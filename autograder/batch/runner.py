@@ -27,6 +27,7 @@ import fcntl
 import gc
 import glob
 import hashlib
+import itertools
 import json
 import os
 import select
@@ -54,7 +55,7 @@ from autograder.contract import SECTIONS
 from autograder.grade import grade
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
-from autograder.report import gradebook
+from autograder.report import gradebook, neutralise
 from autograder.runtime import forkserver
 from autograder.runtime.sandbox import kill_tree
 from autograder.runtime.sandbox.process import die_with_parent
@@ -67,6 +68,7 @@ from autograder.runtime.submission import sha256_of
 OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with
 RESERVED_NAMES = ("summary",)                  # report names that would overwrite a batch output
+IDENTICAL_SHOWN = 5                            # groups of identical submissions named in the final line
 
 
 class NoSubmissions(ValueError):
@@ -112,6 +114,7 @@ class Job:
     path: Path
     name: str
     settings: Settings
+    folder: Optional[Path] = None  # the folder the TA named for it: a symbolic link may not lead out of it
 
     @property
     def report(self) -> Path:
@@ -131,29 +134,51 @@ class Job:
 
 # -- inputs --------------------------------------------------------------------------------------
 
-def collect(inputs: Sequence[str]) -> Tuple[List[Path], List[str]]:
+def collect(inputs: Sequence[str]) -> Tuple[Dict[Path, Path], List[str]]:
     """Files as given, `*.py` inside folders (not recursive), and glob matches; absolute, without repeats.
-    Returns (the files, the inputs that matched none)."""
-    found: Dict[Path, None] = {}
+    Returns ({file: the folder its input named (`named_folder`)}, the inputs that matched none)."""
+    found: Dict[Path, Path] = {}
     unmatched = []
     for item in inputs:
-        matches = [Path(item)] if Path(item).exists() else [Path(m) for m in sorted(glob.glob(item))]
+        exists = Path(item).exists() or Path(item).is_symlink()
+        matches = [Path(item)] if exists else [Path(m) for m in sorted(glob.glob(item))]
         files = [f for path in matches for f in (sorted(path.glob("*.py")) if path.is_dir() else [path])]
         if not files:
             unmatched.append(item)
         for file in files:
-            found.setdefault(file.absolute())
-    return list(found), unmatched
+            found.setdefault(file.absolute(), named_folder(item))
+    return found, unmatched
+
+
+def named_folder(item: str) -> Path:
+    """The folder an input names, which its submissions' symbolic links may not lead out of: a folder
+    itself, a file's own folder, a pattern's part before its first wildcard (`hw3` for `hw3/*/attention.py`)."""
+    path = Path(item)
+    if path.is_dir():
+        return path.absolute()
+    if path.exists() or path.is_symlink():
+        return path.absolute().parent
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), path.parts))
+    return Path(*fixed).absolute() if fixed else Path.cwd()
 
 
 def report_names(paths: Sequence[Path]) -> Dict[Path, str]:
     """`alice.py` -> `alice`; files that share a name get their folder's name in front (`a-attention`), and
-    a hash of their path where that still clashes (also for names of the batch's own outputs)."""
-    stems = Counter(p.stem for p in paths)
-    names = {p: p.stem if stems[p.stem] == 1 else f"{p.parent.name}-{p.stem}" for p in paths}
+    a hash of their path where that still clashes (also for names of the batch's own outputs). A name keeps
+    letters, digits, '.', '_' and '-' only (no leading '.' or '-'), whatever the student called the file: it
+    becomes a file name in the output folder and the first cell of the gradebook."""
+    stems = Counter(safe_name(p.stem) for p in paths)
+    names = {p: safe_name(p.stem if stems[safe_name(p.stem)] == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
     counts = Counter(names.values())
-    return {p: f"{n}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
+    return {p: f"{n}-{hashlib.sha256(os.fsencode(p)).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
             else n for p, n in names.items()}
+
+
+def safe_name(text: str) -> str:
+    """`text` with every character but letters, digits, '.', '_' and '-' replaced by '_', leading dots and
+    dashes dropped (no hidden file, nothing a command takes for an option)."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text).lstrip(".-")
+    return cleaned or "_"
 
 
 def is_current(job: Job) -> bool:
@@ -267,7 +292,8 @@ def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
         # submission: hypothesis collects once per thread that first runs a test, and this is a new thread).
         gc.freeze()
         _output_to(job.log)
-        grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file, echo=False)
+        grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file, echo=False,
+              folder=job.folder)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever it was, the log says it and the parent reports it
         traceback.print_exc()
@@ -348,14 +374,15 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
               progress: bool = True) -> Result:
     """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable,
     BatchBusy (and KeyboardInterrupt after the running grades have finished and been recorded)."""
-    paths, unmatched = collect(inputs)
+    folders, unmatched = collect(inputs)
+    paths = list(folders)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
     for item in unmatched:
-        print(f"autograder batch: warning: {item} matched no submission file", file=sys.stderr)
+        print(neutralise.terminal(f"autograder batch: warning: {item} matched no submission file"), file=sys.stderr)
     settings = Settings.create(Path(out), config_file, model, limit_s)
     names = report_names(paths)
-    all_jobs = [Job(path, names[path], settings) for path in paths]
+    all_jobs = [Job(path, names[path], settings, folders[path]) for path in paths]
     with _only_batch_writing(settings.out):
         return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress)
 
@@ -448,7 +475,12 @@ def final_line(result: Result, out: Path) -> str:
     summary = result.summary
     outcome = summary["outcome"]
     rate = f", {summary['batch']['per_minute']}/min" if result.graded else ""
-    return (f"autograder batch: {summary['count']} submissions ({result.graded} graded now, {result.skipped} "
-            f"unchanged and skipped; {outcome.get('timeout', 0)} timed out, {outcome.get('crashed', 0)} crashed) "
-            f"in {result.seconds:.1f} s{rate}; mean score {summary['scores']['mean']}/{summary['max_score']:g}; "
-            f"reports in {out}")
+    identical = summary["identical"]
+    shown = "; ".join(" = ".join(group) for group in identical[:IDENTICAL_SHOWN])
+    more = f" and {len(identical) - IDENTICAL_SHOWN} more" if len(identical) > IDENTICAL_SHOWN else ""
+    same = f"; identical files: {shown}{more} (summary.json)" if identical else ""
+    return neutralise.terminal(
+        f"autograder batch: {summary['count']} submissions ({result.graded} graded now, {result.skipped} "
+        f"unchanged and skipped; {outcome.get('timeout', 0)} timed out, {outcome.get('crashed', 0)} crashed) "
+        f"in {result.seconds:.1f} s{rate}; mean score {summary['scores']['mean']}/{summary['max_score']:g}"
+        f"{same}; reports in {out}")

@@ -11,7 +11,8 @@ One function per reader, each applied where that reader's view is written:
   broken up. (The exports to Classroom and Gradescope use this one too.)
 - `csv_cell`: a gradebook cell that a spreadsheet or `cat` reads. Every control character (tab, CR and
   LF included: a quoted newline forges a row under `cat`) becomes '?', and a cell a spreadsheet would
-  read as a formula (starting with = + - @, tab or CR) gets a leading apostrophe.
+  read as a formula (starting with = + - @, tab or CR) gets a leading apostrophe; no workflow command
+  either (a TA may `cat` the gradebook in a CI step).
 - `path_text`: a file name as text that every reader can hold. A name that is not UTF-8 (a Latin-1 name
   from an unzipped upload reaches Python as lone surrogates, which no UTF-8 writer accepts) shows its odd
   bytes as \\xNN escapes.
@@ -52,7 +53,7 @@ def csv_cell(value: Any) -> Any:
     """A gradebook cell: strings lose control characters and cannot start a formula; numbers pass as they are."""
     if not isinstance(value, str):
         return value
-    value = _CSV_CONTROL.sub("?", path_text(value))
+    value = _workflow_line(_CSV_CONTROL.sub("?", path_text(value)))  # `cat gradebook.csv` in a CI step too
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 

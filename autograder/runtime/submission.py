@@ -59,9 +59,22 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def precheck(path: Path) -> Optional[SubmissionError]:
-    """Problems found without running anything: not a file, not .py, empty, undecodable, syntax error."""
+def outside(path: Path, folder: Path) -> bool:
+    """Whether `path`, its symbolic links followed, ends outside `folder` (also followed)."""
+    return not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
+def precheck(path: Path, folder: Path) -> Optional[SubmissionError]:
+    """Problems found without running anything: a symbolic link out of `folder` (the folder the course
+    staff named), not a file, not .py, empty, undecodable, syntax error.
+
+    A submission that links to a file outside that folder (a TA's solution, another course's file) is
+    refused before anything reads it; a link to a classmate's file inside it is graded (and the batch
+    summary lists the two as identical)."""
     path = Path(path)
+    if outside(path, folder):
+        return SubmissionError("invalid", f"{path.name} is a symbolic link to a file outside the folder being "
+                               "graded: it was not read (submit the file itself)")
     if not path.exists():
         return SubmissionError("invalid", f"{path} does not exist")
     if path.is_dir():
@@ -165,19 +178,23 @@ class _Worker:
 class Submission:
     """A student's file, reachable only through calls that return plain tensors.
 
-    `call(name, *args)` calls a contract function; `attention(Q, K, V, mask)` the composed attention
+    `folder` is the folder the course staff named (default: the file's own): a file that is a symbolic
+    link to a file outside it is refused unread (`precheck`). `call(name, *args)` calls a contract function; `attention(Q, K, V, mask)` the composed attention
     (theirs, or built from their sections); `vjp(...)` their gradients. A function that timed out or
     crashed fails fast from then on, so a hang costs its time limit once.
     """
 
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
-                 limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = ()) -> None:
+                 limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
+                 folder: Optional[Path] = None) -> None:
+        folder = Path(path).absolute().parent if folder is None else Path(folder)
+        self.load_error: Optional[SubmissionError] = precheck(path, folder)  # before anything reads the file
         self.path = Path(path).resolve()
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
         self.limits, self.hidden = dict(limits or {}), tuple(hidden)
-        self.sha256 = sha256_of(self.path) if self.path.is_file() else None
+        self.sha256 = sha256_of(self.path) if self.path.is_file() and not outside(path, folder) else None
         self.functions: Tuple[str, ...] = ()
         self.layers: List[str] = []
         self.calls = 0
@@ -186,7 +203,6 @@ class Submission:
         self._dead: Dict[str, SubmissionError] = {}
         self._worker: Optional[_Worker] = None
         self._runner: Optional[Runner] = None
-        self.load_error: Optional[SubmissionError] = precheck(self.path)
         if self.load_error is None:
             self._start()
 

@@ -1,7 +1,10 @@
 """One configuration for a grading run: packaged defaults, overridden by the course's file.
 
-Lookup order (later wins): `autograder/defaults.toml`, `[tool.autograder]` in `pyproject.toml`,
-`autograder.toml`, then an explicit `--config FILE`. Files are searched in the given folder only.
+Course settings come from the course: `autograder/defaults.toml` (the installed package), then the one
+file given explicitly (`--config FILE`, `--grading-config FILE`). No file is ever searched for: not in
+the working directory, not next to the submission, not in a pyproject.toml. The Classroom workflow grades
+in the student's own checkout, where a committed `autograder.toml` would otherwise set its own points,
+tolerances or sandbox: nothing in a student's folder changes how it is graded.
 """
 from __future__ import annotations
 
@@ -86,24 +89,17 @@ class Config:
         return Config(_merge(self.data, overrides), self.sources)
 
 
-def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> Config:
-    """Merge the defaults with the course's settings found in `folder` (default: the cwd)."""
-    folder = Path.cwd() if folder is None else Path(folder)
+def load_config(explicit: Optional[Path] = None) -> Config:
+    """Merge the packaged defaults with the course's file `explicit` (when given; ConfigError when it is
+    missing or unreadable)."""
     data = _read_toml(DEFAULTS_FILE)
     sources = [str(DEFAULTS_FILE)]
-    pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
-        section = _read_toml(pyproject).get("tool", {}).get("autograder")
-        if section:
-            data = _merge(data, section)
-            sources.append(str(pyproject))
-    candidates = [folder / "autograder.toml"] + ([Path(explicit)] if explicit else [])
-    for path in candidates:
-        if path == explicit and not path.is_file():
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        if path.is_file():
-            data = _merge(data, _read_toml(path))
-            sources.append(str(path))
+        data = _merge(data, _read_toml(path))
+        sources.append(str(path))
     unknown = set(data) - set(_read_toml(DEFAULTS_FILE))
     if unknown:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {sources[-1]}")

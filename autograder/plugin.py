@@ -79,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path:
         return
     try:
-        course = load_config(Path.cwd(), config.getoption("--grading-config"))
+        course = load_config(config.getoption("--grading-config"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     target = Path(path)

@@ -493,3 +493,45 @@ def test_a_link_out_of_the_folder_is_refused_unread(tmp_path: Path) -> None:
     inside = grade_quick(student / "also_mine.py", tmp_path)
     assert inside["score"] == inside["max_score"]
     assert inside["submission"]["sha256"] == grade_quick(student / "mine.py", tmp_path)["submission"]["sha256"]
+
+
+GENEROUS = '''hidden = []
+[points]
+"projections.shapes" = 1000
+[tolerance.float64]
+rtol = 1e9
+atol = 1e9
+[tolerance.float32]
+rtol = 1e9
+atol = 1e9
+[sandbox]
+enabled = false
+'''
+
+
+@pytest.mark.parametrize("course_config", [False, True])
+def test_config_in_the_students_folder_changes_nothing(tmp_path: Path, course_config: bool) -> None:
+    """The Classroom workflow grades in the student's checkout: an autograder.toml and a pyproject.toml
+    [tool.autograder] committed next to attention.py (huge points and tolerances, no sandbox) are never
+    read, through the real command, with the packaged defaults or with the course's --config."""
+    import sys
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "attention.py").write_text(ZEROS)
+    (student / "autograder.toml").write_text(GENEROUS)
+    (student / "pyproject.toml").write_text("[tool.autograder]\n" + GENEROUS.replace("\n[", "\n[tool.autograder."))
+    args = [sys.executable, "-m", "autograder", "grade", "attention.py", "--json", str(tmp_path / "report.json")]
+    if course_config:
+        (tmp_path / "course.toml").write_text(CONFIG)
+        args += ["--config", str(tmp_path / "course.toml")]
+    run = subprocess.run(args, cwd=student, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 1, run.stderr[-2000:]
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert [Path(s).name for s in document["environment"]["config_sources"]] == \
+        ["defaults.toml"] + (["course.toml"] if course_config else [])
+    assert document["environment"]["sandbox"]["enabled"]
+    assert by_id(document)["projections.shapes"]["max_score"] == 2
+    assert document["max_score"] == (80 if course_config else 100)
+    assert not {"projections.values", "scores.values", "softmax.values"} & passed(document)

@@ -93,7 +93,7 @@ class Settings:
     def create(cls, out: Path, config_file: Optional[Path], model: Optional[str],
                limit_s: Optional[float] = None) -> "Settings":
         """Load the course config (ConfigError when it is bad) and derive the limit and the fingerprint."""
-        config = load_config(Path.cwd(), config_file)
+        config = load_config(config_file)
         model_name = model or str(config.model["name"])
         blob = json.dumps({"config": config.data, "model": model_name, "autograder": __version__},
                           sort_keys=True, default=str)
@@ -344,7 +344,7 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     """Write a valid report in which every check is an error with `message` (status not_gradable). Its
     checks are those of the report `like` (the warm-up's, same config: same ids in the same order), else
     `graded_check_ids`."""
-    config = load_config(Path.cwd(), job.settings.config_file)
+    config = load_config(job.settings.config_file)
     ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config)
     checks = [report_mod.public_check({
         "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),

@@ -3,7 +3,8 @@
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
-config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
+config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C,
+SIGTERM or SIGHUP; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report.
 """
 from __future__ import annotations
@@ -47,20 +48,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from autograder.batch.executors import ExecutorUnavailable
-    from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
-    from autograder.config import ConfigError
-
     if args.jobs < 1:
         print("autograder: --jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
-                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
-    except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    try:  # from the imports on: Ctrl-C at any moment (loading torch, the warm-up, grading) exits 130
+        from autograder.batch.executors import ExecutorUnavailable
+        from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
+        from autograder.config import ConfigError
+
+        try:
+            result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
+                               config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
+        except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy) as exc:
+            print(f"autograder: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
+        print("autograder batch: interrupted; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(final_line(result, Path(args.out)), file=sys.stderr)
     return EXIT_OK

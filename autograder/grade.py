@@ -58,6 +58,8 @@ def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
     with sink, _no_plugin_autoload():
         code = pytest.main(args)
+    if code == pytest.ExitCode.INTERRUPTED:  # pytest caught a Ctrl-C: it stops the caller too (a batch's warm-up)
+        raise KeyboardInterrupt
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"pytest ended with exit code {int(code)} while grading {path}")
     document = json.loads(Path(report).read_text())

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -21,6 +22,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from autograder import cli
+from autograder.batch import cleanup
 from autograder.batch import runner as batch
 from autograder.grade import grade
 from autograder.report import document as report_mod
@@ -191,16 +193,21 @@ def test_changed_file_config_or_force_regrades(tmp_path: Path, config: Path) -> 
     assert graded_now(cfg=other) == 2
 
 
-def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: Path) -> None:
+def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL mid-batch: every file written is complete, no process is left, and the rerun grades only
+    what is missing and removes the temporary folder the killed batch could not."""
     folder = tmp_path / "subs"
     folder.mkdir()
     for i in range(8):
         source = SUBMISSIONS / EXAMPLES[i % 4]
         (folder / f"s{i}.py").write_text(source.read_text() + f"\n# copy {i}\n")
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"  # the batch's temporary folders go here (TMPDIR)
+    temp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(folder), "--out", str(out),
                              "--jobs", "2", "--config", str(config)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(temp)})
     try:
         deadline = time.monotonic() + 120
         while len(list((out / batch.STATE_DIR).glob("*.json"))) < 2 and time.monotonic() < deadline:
@@ -212,6 +219,7 @@ def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: 
         proc.kill()
         proc.wait()
     assert leftovers(tree) == []
+    assert [p.name for p in temp.iterdir()] and all(p.name.startswith(cleanup.TEMP_PREFIX) for p in temp.iterdir())
     no_half_written_files(out, temporaries=True)
     assert not (out / "gradebook.csv").exists()
     recorded = {p.stem for p in (out / batch.STATE_DIR).glob("*.json")}
@@ -219,11 +227,13 @@ def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: 
     for name in recorded:  # recorded last: its report is complete
         report_mod.validate(json.loads((out / f"{name}.json").read_text()))
 
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # the rerun, in this process, removes what the kill left
     assert run_cli(str(folder), "--out", str(out), "--config", str(config)) == cli.EXIT_OK
     summary = json.loads((out / "summary.json").read_text())
     assert summary["batch"]["skipped"] == len(recorded) and summary["batch"]["graded_now"] == 8 - len(recorded)
     assert len(reports(out)) == 8 and summary["outcome"] == {"graded": 8}
     no_half_written_files(out)
+    assert list(temp.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -258,6 +268,94 @@ def test_ctrl_c_finishes_running_grades_and_resumes(tmp_path: Path, config: Path
         assert json.loads((out / f"{name}.json").read_text())["score"] == MAX_SCORE
     assert run_cli(str(folder), "--out", str(out), "--config", str(config)) == cli.EXIT_OK
     assert json.loads((out / "summary.json").read_text())["scores"]["full_marks"] == 8
+
+
+def _batch_process(folder: Path, out: Path, config: Path, temp: Path) -> subprocess.Popen:
+    """`autograder batch` in a process of its own (its own process group), temporary folders under temp."""
+    temp.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(folder), "--out", str(out),
+                             "--jobs", "2", "--config", str(config)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+
+
+def test_ctrl_c_during_the_warm_up_exits_130_and_leaves_nothing(tmp_path: Path, config: Path) -> None:
+    """Ctrl-C while the batch grades the reference (pytest catches it there): exit 130 with one line, no
+    traceback, no process and no temporary folder left."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / "correct.py", folder / "correct.py")
+    temp = tmp_path / "tmp"
+    proc = _batch_process(folder, tmp_path / "out", config, temp)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temp.rglob("autograder-work-*")) and time.monotonic() < deadline:  # the warm-up grades
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.02)
+        tree = living_descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert leftovers(tree) == []
+    assert list(temp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_and_removes_temporary_folders(tmp_path: Path, config: Path) -> None:
+    """SIGTERM to the batch mid-grading: the running grades finish and are recorded, exit 130, its
+    temporary folders are removed and no process is left."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"t{i}.py").write_text((SUBMISSIONS / "correct.py").read_text() + f"\n# copy {i}\n")
+    out, temp = tmp_path / "out", tmp_path / "tmp"
+    proc = _batch_process(folder, out, config, temp)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / batch.STATE_DIR).glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = living_descendants(proc.pid)
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert leftovers(tree) == []
+    assert list(temp.iterdir()) == []
+    for state in (out / batch.STATE_DIR).glob("*.json"):
+        assert json.loads(state.read_text())["outcome"] == "graded"
+
+
+def test_only_stale_batch_folders_of_ours_are_removed(tmp_path: Path) -> None:
+    """The sweep removes a dead batch's folder only: not a running batch's (its lock is held), not a folder
+    without our lock file, not a link to a folder."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path)
+    try:
+        with cleanup.private_temporaries() as running:
+            assert tempfile.gettempdir() == str(running)
+            (running / "autograder-work-x").mkdir()
+            stale = tmp_path / f"{cleanup.TEMP_PREFIX}stale"
+            stale.mkdir()
+            (stale / cleanup.TEMP_LOCK).write_text("")
+            (stale / "autograder-work-y").mkdir()
+            foreign = tmp_path / f"{cleanup.TEMP_PREFIX}foreign"
+            foreign.mkdir()
+            elsewhere = tmp_path / "elsewhere"
+            elsewhere.mkdir()
+            (elsewhere / cleanup.TEMP_LOCK).write_text("")
+            (tmp_path / f"{cleanup.TEMP_PREFIX}link").symlink_to(elsewhere)
+            assert cleanup.remove_stale_batch_folders(tmp_path) == [stale]  # not the running batch's (locked)
+            assert running.is_dir() and foreign.is_dir() and elsewhere.is_dir()
+        assert not running.exists() and tempfile.gettempdir() == str(tmp_path)
+    finally:
+        tempfile.tempdir = saved
 
 
 # -- submissions that cannot stop the batch -------------------------------------------------------

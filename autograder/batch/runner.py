@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 import reference.attention
 from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see below)
+from autograder.batch import cleanup
 from autograder.batch.executors import executor
 from autograder.config import Config, load_config
 from autograder.contract import SECTIONS
@@ -283,6 +284,8 @@ def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the batch; running grades finish
+        for signum in cleanup.STOP_SIGNALS:  # not the batch's handlers: a signal sent to this process ends it
+            signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         die_with_parent()
         if os.getppid() != parent:  # the batch died before the line above: nobody would stop us
@@ -383,7 +386,7 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     settings = Settings.create(Path(out), config_file, model, limit_s)
     names = report_names(paths)
     all_jobs = [Job(path, names[path], settings, folders[path]) for path in paths]
-    with _only_batch_writing(settings.out):
+    with _only_batch_writing(settings.out), cleanup.stopped_like_ctrl_c(), cleanup.private_temporaries():
         return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress)
 
 

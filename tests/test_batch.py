@@ -372,7 +372,8 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
     real_grade = batch.grade
 
     def grade_or_die(path: Path, *args: Any, **kwargs: Any) -> Any:  # runs in the forked grading process
-        if Path(path).stem == "crashes":
+        if Path(path).stem == "crashes":  # after writing student-like text to its log
+            print(f"\x1b]0;pwned\x07\x1b[2J::error::forged by {path}", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return real_grade(path, *args, **kwargs)
 
@@ -392,6 +393,8 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
         assert fragment in document["submission"]["load_error"]
     rows = {r["submission"]: r for r in gradebook(tmp_path / "out")}
     assert rows["sleeps"]["outcome"] == "timeout" and rows["crashes"]["outcome"] == "crashed"
+    log = (tmp_path / "out" / batch.STATE_DIR / "crashes.log").read_text()
+    assert "forged by" in log and _speaks(log) == []  # the log a TA reads is neutralised
     settings = batch.Settings.create(tmp_path / "out", config, None)
     assert [batch.is_current(batch.Job(folder / f"{n}.py", n, settings)) for n in ("correct", "sleeps", "crashes")] \
         == [True, False, False]
@@ -412,34 +415,48 @@ def _hostile_copies(folder: Path) -> List[str]:
     return NAMES
 
 
-@pytest.mark.slow  # the whole hostile corpus again, in one batch (issue 4: "every hostile submission")
-def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, config: Path) -> None:
-    """The whole hostile collection with correct, buggy and all-zeros files in one batch: exit 0, a row for
-    each, full marks for the correct ones, no hostile file better than all zeros, no process left."""
+@pytest.mark.slow  # the whole hostile corpus again, in one batch (issues 4 and 11: "every hostile submission")
+def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole hostile collection, the odd names and links of `odd_submissions`, and correct, buggy and
+    all-zeros files in one batch: exit 0, a row for each, full marks for the correct ones, no attack better
+    than all zeros (the links out of the folder: 0), the duplicates flagged, every view inert, no process
+    and no temporary folder left."""
     names = _hostile_copies(tmp_path / "hostile")
+    odd = odd_submissions(tmp_path / "odd", tmp_path / "ta")
     honest = tmp_path / "honest"
     honest.mkdir()
     for name in ("correct.py", "correct_manual_softmax.py", "buggy_mask_ignored.py"):
         shutil.copy(SUBMISSIONS / name, honest / name)
     (honest / "zeros.py").write_text(ZEROS)
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     before = living_descendants(os.getpid())
-    code = run_cli(str(tmp_path / "hostile"), str(honest / "*.py"), "--out", str(out), "--jobs", "2",
-                   "--config", str(config))
+    code = run_cli(str(tmp_path / "hostile"), str(tmp_path / "odd"), str(honest / "*.py"), "--out", str(out),
+                   "--jobs", "2", "--config", str(config))
     assert leftovers(living_descendants(os.getpid()) - before) == []
-    assert code == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OK, err
+    assert list(temp.iterdir()) == []
     found = reports(out)
     assert sorted(r["submission"] for r in gradebook(out)) == sorted(found) == sorted(
-        names + ["correct", "correct_manual_softmax", "buggy_mask_ignored", "zeros"])
+        names + list(odd) + ["correct", "correct_manual_softmax", "buggy_mask_ignored", "zeros"])
     assert found["correct"]["score"] == found["correct_manual_softmax"]["score"] == MAX_SCORE
     zeros = found["zeros"]
     assert 0 < zeros["score"] < MAX_SCORE
-    for name in names:
+    attacks = names + [n for n, kind in odd.items() if kind in ("odd name", "link outside")]
+    for name in attacks:
         assert passed(found[name]) <= passed(zeros), f"{name} passed checks that all-zeros fails"
         assert found[name]["score"] <= zeros["score"] and found[name]["max_score"] == MAX_SCORE
-    assert json.loads((out / "summary.json").read_text())["outcome"] == {"graded": len(found)}
+    assert [found[n]["score"] for n, kind in odd.items() if kind == "link outside"] == [0, 0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == {"graded": len(found)}
+    assert ["classmate", "copy_of_classmate", "correct"] in summary["identical"]  # correct.py thrice
     assert {p.name for p in out.iterdir()} == {f"{n}.json" for n in found} | OUTPUTS  # nothing planted
-    assert "batch-secret" not in json.dumps(found)
+    assert "batch-secret" not in json.dumps(found) and "TA-ONLY" not in json.dumps(found)
+    assert_inert_views(out, err)
 
 
 # -- usage ----------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with
 RESERVED_NAMES = ("summary",)                  # report names that would overwrite a batch output
 IDENTICAL_SHOWN = 5                            # groups of identical submissions named in the final line
+LOG_BYTES = 1 << 20                            # kept of a grading process's log
 
 
 class NoSubmissions(ValueError):
@@ -201,7 +202,7 @@ def remove_stale_temporaries(out: Path) -> None:
     for folder in (out, out / STATE_DIR):
         for tmp in folder.glob(".*.*"):
             target = tmp.name[1:].rsplit(".", 1)[0]
-            if tmp.is_file() and Path(target).suffix in (".json", ".csv", ".png"):
+            if tmp.is_file() and Path(target).suffix in (".json", ".csv", ".png", ".log"):
                 tmp.unlink(missing_ok=True)
 
 
@@ -265,12 +266,25 @@ def grade_job(job: Job) -> Dict[str, Any]:
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     outcome, message = _wait(pid, job.settings.limit_s)
     seconds = round(time.monotonic() - started, 3)
-    with contextlib.suppress(FileNotFoundError):  # absent when the child died before opening it
-        if job.log.stat().st_size == 0:
-            job.log.unlink()
+    _tidy_log(job.log)
     if outcome != "graded":
         write_unfinished(job, message, seconds, like=warm_up)
     return record(job, outcome, seconds)
+
+
+def _tidy_log(log: Path) -> None:
+    """Remove the grading process's log when empty; else keep its first LOG_BYTES, neutralised for the
+    terminal a TA reads it on (a traceback there may quote the student's file name or text)."""
+    try:
+        with open(log, "rb") as handle:
+            raw = handle.read(LOG_BYTES + 1)
+    except FileNotFoundError:  # the child died before opening it
+        return
+    if not raw:
+        log.unlink()
+        return
+    text = raw[:LOG_BYTES].decode("utf-8", "replace") + ("\n... (log cut)" if len(raw) > LOG_BYTES else "")
+    report_mod.write_atomically(log, (neutralise.terminal(text) + "\n").encode("utf-8"))
 
 
 def record(job: Job, outcome: str, seconds: float) -> Dict[str, Any]:

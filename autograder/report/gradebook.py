@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from autograder.contract import SECTIONS
 from autograder.report import document as report_mod
 from autograder.report import neutralise
 
@@ -33,16 +32,18 @@ class Row:
 
 
 def gradebook_csv(rows: Sequence[Row]) -> str:
-    """One line per submission: scores, status and one column per section score. Every cell is neutralised
-    for spreadsheets and `cat` (file names are the student's: no formula, no control character)."""
+    """One line per submission: the assignment graded, scores, status and one column per section score
+    (the sections of every assignment in the batch, in the order the reports list them). Every cell is
+    neutralised for spreadsheets and `cat` (file names are the student's: no formula, no control character)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", "score", "max_score", "status", "outcome", *SECTIONS, "duration_s", "path",
-                     "sha256"])
+    columns = list(dict.fromkeys(name for r in rows for name in r.document["sections"]))
+    writer.writerow(["submission", "assignment", "score", "max_score", "status", "outcome", *columns, "duration_s",
+                     "path", "sha256"])
     for r in rows:
         doc = r.document
-        sections = [doc["sections"].get(s, {}).get("score", "") for s in SECTIONS]
-        row = [r.name, doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
+        sections = [doc["sections"].get(s, {}).get("score", "") for s in columns]
+        row = [r.name, doc["assignment"], doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
                doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]]
         writer.writerow([neutralise.csv_cell(cell) for cell in row])
     return out.getvalue()

@@ -27,10 +27,9 @@ from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tupl
 
 import torch
 
-from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.feedback import Diagnosable
 from autograder.runtime import forkserver, protocol
-from autograder.runtime.worker import COMPOSED, Runner
+from autograder.runtime.worker import Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
@@ -80,10 +79,11 @@ def precheck(path: Path, folder: Path) -> Optional[SubmissionError]:
     if path.is_dir():
         return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
     if path.suffix != ".py":
-        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code as attention.py")
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code in a .py file")
     raw = path.read_bytes()
     if not raw.strip():
-        return SubmissionError("load", f"{path.name} is empty: start from student_submissions/template.py")
+        return SubmissionError("load", f"{path.name} is empty: start from the assignment's template in "
+                               "student_submissions/")
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -179,18 +179,20 @@ class Submission:
     """A student's file, reachable only through calls that return plain tensors.
 
     `folder` is the folder the course staff named (default: the file's own): a file that is a symbolic
-    link to a file outside it is refused unread (`precheck`). `call(name, *args)` calls a contract function; `attention(Q, K, V, mask)` the composed attention
-    (theirs, or built from their sections); `vjp(...)` their gradients. A function that timed out or
-    crashed fails fast from then on, so a hang costs its time limit once.
+    link to a file outside it is refused unread (`precheck`). `call(name, *args)` calls a contract function
+    or a composed op (theirs, or built from their other functions as `contract` says: `Assignment.wire()`);
+    `vjp(...)` their gradients. A function that timed out or crashed fails fast from then on, so a hang
+    costs its time limit once.
     """
 
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
                  limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
-                 folder: Optional[Path] = None) -> None:
+                 contract: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None) -> None:
         folder = Path(path).absolute().parent if folder is None else Path(folder)
         self.load_error: Optional[SubmissionError] = precheck(path, folder)  # before anything reads the file
         self.path = Path(path).resolve()
+        self.contract: Dict[str, Any] = dict(contract or {"functions": [], "compositions": {}})
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
         self.limits, self.hidden = dict(limits or {}), tuple(hidden)
@@ -209,12 +211,12 @@ class Submission:
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
-            self._runner = Runner(self.path, self.banned)
+            self._runner = Runner(self.path, self.banned, self.contract)
             self._loaded(self._runner.load())
             return
         workdir = tempfile.mkdtemp(prefix="autograder-work-")
         settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
-                    "hidden": list(self.hidden)}
+                    "hidden": list(self.hidden), "contract": self.contract}
         parent, process, output = launch(self.path, settings)
         self._worker = _Worker(process, parent, _OutputDrain(output, self._output_room), workdir)
         try:
@@ -235,7 +237,7 @@ class Submission:
     def _loaded(self, header: Dict[str, Any]) -> None:
         if header.get("ok"):  # the contract's names only, whatever a forged header lists
             listed = set(header.get("functions", ()))
-            self.functions = tuple(n for n in SECTION_FUNCTIONS.values() if n in listed)
+            self.functions = tuple(n for n in self.contract["functions"] if n in listed)
         else:
             err = header.get("error", {})
             self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
@@ -277,10 +279,12 @@ class Submission:
 
     def missing(self, fn: str) -> Optional[str]:
         """The contract function that `fn` needs and the file lacks (None when all are there)."""
-        if fn == COMPOSED:
-            if SECTION_FUNCTIONS["attention"] in self.functions:
+        composition = self.contract["compositions"].get(fn)
+        if composition is not None:
+            if composition["own"] in self.functions:
                 return None
-            return next((n for n in COMPOSED_FROM if n not in self.functions), None)
+            parts = dict.fromkeys(step[0] for step in composition["steps"])
+            return next((n for n in parts if n not in self.functions), None)
         return None if fn in self.functions else fn
 
     def _request(self, header: Dict[str, Any], values: List[Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
@@ -326,9 +330,9 @@ class Submission:
             raise error from None
         return self._check(fn, reply, tensors)
 
-    @staticmethod
-    def _label(fn: str) -> str:
-        return "your attention (scaled_dot_product_attention or the sections composed)" if fn == COMPOSED else fn
+    def _label(self, fn: str) -> str:
+        composition = self.contract["compositions"].get(fn)
+        return str(composition.get("label", fn)) if composition else fn
 
     @staticmethod
     def _check(fn: str, reply: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
@@ -348,10 +352,6 @@ class Submission:
         """Like `call`, and also returns the arguments as the student's code left them."""
         reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
-
-    def attention(self, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: Optional[torch.Tensor] = None) -> Any:
-        """The student's composed attention: `(attended [..., seq_q, d_v], weights [..., seq_q, seq_k])`."""
-        return self.call(COMPOSED, Q, K, V, mask)
 
     def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
             ) -> Tuple[Any, List[Any]]:

@@ -18,11 +18,9 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 
 import torch
 
-from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.runtime import protocol
 from autograder.runtime.guards import BannedAPIError, guarded
 
-COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
 MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
 
@@ -69,9 +67,15 @@ def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
 class Runner:
     """Imports a submission and executes requests against it (student code runs only in here)."""
 
-    def __init__(self, path: Path, banned: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, banned: Sequence[str] = (), contract: Optional[Dict[str, Any]] = None) -> None:
+        """contract: {"functions": [names], "compositions": {op: composition}} as `Assignment.wire()` gives
+        it: which functions the grader may ask for, and how to build an op from others when the student
+        did not write it (see `compose`)."""
         self.path = Path(path).resolve()
         self.banned = tuple(banned)
+        contract = contract or {}
+        self.contract_functions: Tuple[str, ...] = tuple(contract.get("functions", ()))
+        self.compositions: Dict[str, Dict[str, Any]] = dict(contract.get("compositions", {}))
         self.module: Optional[ModuleType] = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -96,29 +100,24 @@ class Runner:
             header["error"]["kind"] = "load"
             return header
         self.module = module
-        names = [n for n in SECTION_FUNCTIONS.values() if callable(getattr(module, n, None))]
+        names = [n for n in self.contract_functions if callable(getattr(module, n, None))]
         return {"ok": True, "functions": names}
 
     # -- calls ---------------------------------------------------------------------------------
     def _function(self, name: str) -> Callable[..., Any]:
-        if name == COMPOSED:
-            return self._composed()
+        if name in self.compositions:
+            return self._composed(self.compositions[name])
         fn = getattr(self.module, name, None)
         if not callable(fn):
             raise LookupError(name)
         return fn
 
-    def _composed(self) -> Callable[..., Any]:
-        own = getattr(self.module, SECTION_FUNCTIONS["attention"], None)
+    def _composed(self, composition: Dict[str, Any]) -> Callable[..., Any]:
+        """The student's own function for a composed op, else its steps over their other functions."""
+        own = getattr(self.module, composition["own"], None)
         if callable(own):
             return own
-        scores_fn, weights_fn, values_fn = (self._function(n) for n in COMPOSED_FROM)
-
-        def composed(Q: Any, K: Any, V: Any, mask: Any = None) -> Tuple[Any, Any]:
-            weights = weights_fn(scores_fn(Q, K), mask)
-            return values_fn(weights, V), weights
-
-        return composed
+        return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
 
     def handle(self, header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
         """Answer one request: {"op": "call"|"vjp", "fn": name, "args": [specs], ...}."""
@@ -173,6 +172,25 @@ class Runner:
         return out, enc.blob()
 
 
+def compose(composition: Dict[str, Any], functions: Dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """A function of `composition["params"]` that runs its steps `[function, [input names], output name]`
+    in order over `functions` and returns the values named in `returns` (one: bare; several: a tuple).
+    Trailing parameters listed in `optional` default to None."""
+    params, optional = list(composition["params"]), set(composition.get("optional", ()))
+    required = len([p for p in params if p not in optional])
+
+    def composed(*args: Any) -> Any:
+        if not required <= len(args) <= len(params):
+            raise TypeError(f"expected {required} to {len(params)} arguments ({', '.join(params)}), got {len(args)}")
+        scope = dict(zip(params, list(args) + [None] * (len(params) - len(args))))
+        for function, inputs, output in composition["steps"]:
+            scope[output] = functions[function](*(scope[name] for name in inputs))
+        values = tuple(scope[name] for name in composition["returns"])
+        return values[0] if len(values) == 1 else values
+
+    return composed
+
+
 def serve(sock: socket.socket, runner: Runner) -> None:
     """Load the submission, report, then answer requests until the grader closes the socket."""
     protocol.send(sock, runner.load())
@@ -212,7 +230,7 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     grader's output pipe by then."""
     torch.set_num_threads(1)
     sock = socket.socket(fileno=fd)
-    runner = Runner(Path(submission), settings.get("banned", ()))
+    runner = Runner(Path(submission), settings.get("banned", ()), settings.get("contract"))
     try:
         layers = _harden(settings, runner, fd)
     except Exception as exc:  # our failure, not the student's: the grader reports it as internal

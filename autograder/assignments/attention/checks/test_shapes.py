@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.support import (
-    EXAMPLE,
-    Case,
-    call_checked,
-    expected_of,
-    function_name,
-    section_args,
-)
+from autograder.assignments.attention.inputs import CHECK, EXAMPLE, Case, section_args
 
 SHAPE_SECTIONS = ("projections", "scores", "softmax", "values", "attention")
 CROSS = Case(batch=(2,), seq_q=4, seq_k=7, d_k=16, d_v=8, mask="random", seed=3)
@@ -21,4 +14,4 @@ def test_shapes(section, submission):
     """Q, K, V [1,6,64]; scores and weights [1,6,6]; attended [1,6,64]; then seq_q != seq_k with a batch dim."""
     for case in (EXAMPLE, CROSS):
         args = section_args(section, case)
-        call_checked(submission, section, args, expected_of(function_name(section), args))
+        CHECK.call_checked(submission, section, args, CHECK.expected_of(section, args))

@@ -3,12 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.support import (
-    EXAMPLE,
-    Case,
-    check_against_reference,
-    section_args,
-)
+from autograder.assignments.attention.inputs import CHECK, EXAMPLE, Case, section_args
 
 FIXED = {
     "projections": [EXAMPLE, Case(batch=(2, 3), seq_q=5, d_k=8, d_v=12, seed=1)],
@@ -23,4 +18,4 @@ FIXED = {
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.check(f"{s}.values")) for s in FIXED])
 def test_values(section, submission, course):
     for case in FIXED[section]:
-        check_against_reference(submission, section, section_args(section, case), course, where=str(case))
+        CHECK.against_reference(submission, section, section_args(section, case), course, where=str(case))

@@ -1,78 +1,38 @@
-"""The diagnosis catalogue: names the classic mistake behind a wrong answer.
+"""The mistake catalogue of the `attention` assignment: its classic mistakes, each with its rule.
 
-Trusted side only: runs in the grader process on the plain tensors a worker sent back, never on student
-code. For a failing call, `diagnose` recomputes every known mistake of that function on the exact inputs
-the student was given, with reference-like code, and returns the first one the student's output matches.
-
-Each mistake is defined next to a tiny generator (a "rule") that yields what a student making it returns.
-A rule yields several outputs where students differ in a detail the mistake leaves open: what a line with
-no allowed entry becomes (NaN, uniform, zeros), which fill value blocks a score (-inf or -1e9). A rule that
-cannot apply to the inputs (a shape that only works when square) simply raises and is skipped. The composed
-`scaled_dot_product_attention` reuses the section rules: a scores mistake flows through the right softmax
-and values, a softmax mistake through the right values, a values mistake takes the right weights.
-
-A candidate that equals the reference on the given inputs is never reported: a mistake that these inputs
-cannot tell apart from the right answer is no diagnosis. Rows whose mask allows no key are not graded,
-so they are not compared either.
+Each mistake is defined next to a tiny generator (a "rule") that yields what a student making it returns
+(see `autograder.diagnosis` for how rules are tried). A rule yields several outputs where students differ
+in a detail the mistake leaves open: what a line with no allowed entry becomes (NaN, uniform, zeros),
+which fill value blocks a score (-inf or -1e9). The composed `scaled_dot_product_attention` reuses the
+section rules: a scores mistake flows through the right softmax and values, a softmax mistake through the
+right values, a values mistake takes the right weights. Rows whose mask allows no key are not graded, so
+they are not compared either.
 """
 from __future__ import annotations
 
-import ast
-import inspect
+import importlib
 import itertools
 import math
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from autograder.contract import (
-    COMPOSED_FROM,
-    EXAMPLE_D,
-    RETURN_ARITY,
-    SECTION_FUNCTIONS,
-)
-from autograder.runtime.protocol import ERROR_TEXT, clip
-from reference import attention as ref
+from autograder.assignments.attention.contract import ASSIGNMENT, EXAMPLE_D
+from autograder.assignments.attention.ladder import LADDER
+from autograder.diagnosis import (ANY_SECTION, GRADIENT_MISTAKES, Catalogue, Mistake, Output, Rule,
+                                  gradient_mistake, rows_allowed_by_mask)
+from autograder.diagnosis.parametric import PRECISION_MISTAKES
 
-ANY_SECTION = "any"  # the section of a mistake that any function can make (the gradient ones)
-ATTENTION = SECTION_FUNCTIONS["attention"]
+__all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "MISTAKES", "Mistake",
+           "PRECISION_MISTAKES", "diagnose",
+           "diagnose_error", "gradient_mistake", "mistake"]
 
-Output = Union[Tensor, Tuple[Tensor, ...]]
-Rule = Callable[..., Iterable[Output]]  # called with the function's named inputs, yields candidate outputs
+ATTENTION = ASSIGNMENT.function_of(ASSIGNMENT.op("attention"))  # scaled_dot_product_attention
+CATALOGUE = Catalogue(ASSIGNMENT, graded_rows=rows_allowed_by_mask, ladder=LADDER)
 
 _LARGE_NEGATIVE = -1e9  # the finite fill students use instead of -inf
 _MODEL_WIDTHS = (512, 768)  # d_model of the original paper and of distilgpt2
-# (rtol, atol) by dtype; a comparison uses the coarser of the two dtypes
-_TOLERANCES: Dict[torch.dtype, Tuple[float, float]] = {
-    torch.float64: (1e-6, 1e-8),
-    torch.float32: (1e-4, 1e-6),
-    torch.float16: (1e-2, 1e-4),
-    torch.bfloat16: (5e-2, 1e-3),
-}
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A classic mistake: a stable `id`, the contract `section` that loses the points, the `hint` we teach."""
-
-    id: str
-    section: str  # a key of contract.SECTION_FUNCTIONS, or ANY_SECTION
-    hint: str  # second person and concrete: what the student's output is, and what to write instead
-
-
-_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {function: [] for function in SECTION_FUNCTIONS.values()}
-
-
-def _mistake(id: str, section: str, hint: str) -> Callable[[Rule], Rule]:
-    """Register the decorated rule as the detector of a new Mistake; definition order is priority order."""
-
-    def register(rule: Rule) -> Rule:
-        _RULES[SECTION_FUNCTIONS[section]].append((Mistake(id, section, hint), rule))
-        return rule
-
-    return register
 
 
 # ---------------------------------------------------------------- helpers shared by the rules
@@ -126,7 +86,7 @@ def _softmax_variants(scores: Tensor, mask: Optional[Tensor], dim: int = -1) -> 
 # ---------------------------------------------------------------- 1 projections: (x, W_q, W_k, W_v) -> (Q, K, V)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "swapped_projections",
     "projections",
     "your Q, K and V come out in the wrong order (for example K computed with W_q): return "
@@ -137,7 +97,7 @@ def _swapped_projections(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor) -> It
     yield from itertools.islice(itertools.permutations(right), 1, None)  # every order but the right one
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "transposed_weight_matrix",
     "projections",
     "you multiplied x by W transposed (x @ W.T, the nn.Linear weight layout), but here W is [d_model, d_k]: "
@@ -147,7 +107,7 @@ def _transposed_weight_matrix(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor) 
     yield tuple(x @ W.transpose(-2, -1) for W in (W_q, W_k, W_v))
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "same_matrix_for_all",
     "projections",
     "you projected Q, K and V all with W_q, so every token's query, key and value are the same vector: "
@@ -160,7 +120,7 @@ def _same_matrix_for_all(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor) -> It
 # ---------------------------------------------------------------- 2 scores: (Q, K) -> [..., seq_q, seq_k]
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "no_scaling",
     "scores",
     "your scores equal Q K^T without the 1/sqrt(d_k) factor: divide by math.sqrt(d_k) so the softmax does "
@@ -170,7 +130,7 @@ def _no_scaling(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
     yield _qk(Q, K)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "divide_by_dk",
     "scores",
     "you divided Q K^T by d_k instead of by sqrt(d_k), which makes the scores too small and the softmax too "
@@ -180,7 +140,7 @@ def _divide_by_dk(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
     yield _qk(Q, K) / Q.shape[-1]
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "scale_by_sqrt_seq",
     "scores",
     "you divided Q K^T by the square root of a sequence length (Q.shape[-2] or K.shape[-2]) instead of "
@@ -192,7 +152,7 @@ def _scale_by_sqrt_seq(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
         yield _qk(Q, K) / math.sqrt(seq)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "scale_by_d_model",
     "scores",
     "you divided Q K^T by the square root of a whole model's width (sqrt(512) or sqrt(768)) instead of "
@@ -203,7 +163,7 @@ def _scale_by_d_model(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
         yield _qk(Q, K) / math.sqrt(width)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "hardcoded_scale",
     "scores",
     "your scale is a fixed number from the worked example (8 = sqrt(64), or 64) rather than computed from "
@@ -214,7 +174,7 @@ def _hardcoded_scale(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
         yield _qk(Q, K) / constant
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "transposed_scores",
     "scores",
     "your scores are K Q^T, with the keys on the rows: row i must hold query i's score for every key, "
@@ -224,7 +184,7 @@ def _transposed_scores(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
     yield _qk(K, Q) / math.sqrt(Q.shape[-1])
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "missing_transpose",
     "scores",
     "you computed Q @ K without transposing K; it only ran because K happens to be square: use "
@@ -237,7 +197,7 @@ def _missing_transpose(Q: Tensor, K: Tensor) -> Iterator[Tensor]:
 # ---------------------------------------------------------------- 3 softmax: (scores, mask) -> [..., seq_q, seq_k]
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "softmax_wrong_axis",
     "softmax",
     "your softmax normalises over the wrong axis (dim=-2, or dim=1 of a batched tensor), so columns instead "
@@ -248,7 +208,7 @@ def _softmax_wrong_axis(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tens
         yield from _softmax_variants(scores, mask, dim)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "mask_ignored",
     "softmax",
     "you ignored the mask, so blocked positions still get weight: fill the scores where mask is False with "
@@ -258,7 +218,7 @@ def _mask_ignored(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     yield _serial_softmax(scores)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "mask_inverted",
     "softmax",
     "you blocked the positions where the mask is True, but True means 'may attend': block where it is "
@@ -269,29 +229,36 @@ def _mask_inverted(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
         yield from _softmax_variants(scores, ~mask)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "mask_after_softmax",
     "softmax",
-    "you zeroed the blocked weights after the softmax, so the rows no longer sum to 1: block the scores "
-    "with -inf before the softmax instead",
+    "you applied the mask after the softmax (zeroing or multiplying the blocked weights): the rows no longer "
+    "sum to 1, and renormalising them gives 0/0 = NaN once the allowed keys' weights underflow (large "
+    "scores); block the scores with -inf before the softmax instead",
 )
 def _mask_after_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
-        yield _serial_softmax(scores).masked_fill(~mask, 0.0)
+        zeroed = _serial_softmax(scores).masked_fill(~mask, 0.0)
+        yield zeroed
+        total = zeroed.sum(-1, keepdim=True)
+        for epsilon in (0.0, 1e-12, 1e-9, 1e-6):  # renormalised, with or without a guard against 0/0
+            yield zeroed / (total + epsilon)
+        yield zeroed / total.clamp_min(1e-12)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "multiplicative_mask",
     "softmax",
-    "you multiplied the scores by the mask, which makes blocked scores 0 rather than -inf, and exp(0) = 1 "
-    "still gives them weight: use scores.masked_fill(~mask, float('-inf')) before the softmax",
+    "you multiplied the scores by the mask (or filled the blocked ones with 0), which makes blocked scores 0 "
+    "rather than -inf, and exp(0) = 1 still gives them weight: use scores.masked_fill(~mask, float('-inf')) "
+    "before the softmax",
 )
 def _multiplicative_mask(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
         yield _serial_softmax(scores * mask)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "unstable_softmax",
     "softmax",
     "your softmax takes exp(scores) directly, which overflows to inf and gives NaN for large scores: "
@@ -302,7 +269,7 @@ def _unstable_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor
     yield exp / exp.sum(-1, keepdim=True)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "no_normalisation",
     "softmax",
     "you returned exp(scores) without dividing by the row sum, so the weights do not sum to 1: divide by "
@@ -312,7 +279,7 @@ def _no_normalisation(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor
     yield torch.exp(_blocked(scores, mask, float("-inf")))
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "log_softmax",
     "softmax",
     "you returned log-probabilities (log_softmax), but attention weights are probabilities that sum to 1: "
@@ -326,7 +293,7 @@ def _log_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
 # ---------------------------------------------------------------- 4 values: (weights, V) -> [..., seq_q, d_v]
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "transposed_weights",
     "values",
     "you multiplied the transposed weights with V: output i is the sum over keys j of weights[i, j] * V[j], "
@@ -336,7 +303,7 @@ def _transposed_weights(weights: Tensor, V: Tensor) -> Iterator[Tensor]:
     yield weights.transpose(-2, -1) @ V
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "wrong_matmul_order",
     "values",
     "you computed V @ weights, but matrix products do not commute: attended = weights @ V, "
@@ -346,7 +313,7 @@ def _wrong_matmul_order(weights: Tensor, V: Tensor) -> Iterator[Tensor]:
     yield V @ weights
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "elementwise_product",
     "values",
     "you multiplied weights * V entry by entry; attention needs a matrix product that sums over the keys: "
@@ -356,7 +323,7 @@ def _elementwise_product(weights: Tensor, V: Tensor) -> Iterator[Tensor]:
     yield weights * V
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "summed_wrong_axis",
     "values",
     "you multiplied each weight with its value vector but summed over the queries instead of the keys: "
@@ -369,7 +336,7 @@ def _summed_wrong_axis(weights: Tensor, V: Tensor) -> Iterator[Tensor]:
 # ---------------------------------------------------------------- composed: (Q, K, V, mask) -> (attended, weights)
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "returns_scores_not_weights",
     "attention",
     "the second output of your scaled_dot_product_attention is the scores, not the softmax weights: "
@@ -382,7 +349,7 @@ def _returns_scores_not_weights(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[
     yield attended, scores
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "outputs_swapped",
     "attention",
     "you returned (weights, attended), but the contract is (attended, weights): swap the two outputs",
@@ -392,7 +359,7 @@ def _outputs_swapped(Q: Tensor, K: Tensor, V: Tensor, mask: Optional[Tensor]) ->
     yield weights, attended
 
 
-@_mistake(
+@CATALOGUE.mistake(
     "weights_transposed",
     "attention",
     "your attended output is right but the weights you return are transposed ([seq_k, seq_q]): return the "
@@ -436,181 +403,15 @@ def _through_values(rule: Rule) -> Rule:
     return composed
 
 
-_LIFTS: Dict[str, Callable[[Rule], Rule]] = {
-    "attention_scores": _through_scores,
-    "attention_weights": _through_softmax,
-    "aggregate_values": _through_values,
-}
-# what diagnose tries, per function: the composed function's own rules, then every section rule lifted
-_CANDIDATE_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {
-    **_RULES,
-    ATTENTION: _RULES[ATTENTION]
-    + [(mistake, _LIFTS[function](rule)) for function in COMPOSED_FROM for mistake, rule in _RULES[function]],
-}
+for _part, _lift in (("attention_scores", _through_scores), ("attention_weights", _through_softmax),
+                     ("aggregate_values", _through_values)):
+    CATALOGUE.lift(_part, ATTENTION, _lift)
 
-# ---------------------------------------------------------------- gradient mistakes: found by the gradient check
+importlib.import_module("autograder.assignments.attention.fitted")  # registers the fitted rules (it imports this)
 
-GRADIENT_MISTAKES: Tuple[Mistake, ...] = (
-    Mistake(
-        "detached_output",
-        ANY_SECTION,
-        "your output is cut off from autograd (.detach(), .data, torch.no_grad() or a tensor rebuilt from "
-        "numbers): the values are right but no gradient flows back to the inputs, so a model using it cannot "
-        "train; keep every step a torch operation on the input tensors",
-    ),
-    Mistake(
-        "numpy_round_trip",
-        ANY_SECTION,
-        "your function goes through NumPy (.numpy(), np.* and back with torch.from_numpy or torch.tensor): "
-        "the values are right but autograd cannot follow NumPy, so the gradient stops there; use the torch "
-        "operations (torch.exp, torch.matmul, torch.softmax) throughout",
-    ),
-)
-
-# the catalogue, in contract section order, each section's mistakes in the order diagnose tries them
-MISTAKES: Tuple[Mistake, ...] = tuple(m for rules in _RULES.values() for m, _ in rules) + GRADIENT_MISTAKES
-_BY_ID: Dict[str, Mistake] = {m.id: m for m in MISTAKES}
-
-
-def mistake(id: str) -> Mistake:
-    """The catalogue entry with this id (KeyError names the known ids when there is none)."""
-    try:
-        return _BY_ID[id]
-    except KeyError:
-        raise KeyError(f"no mistake {id!r} in the catalogue; known: {', '.join(_BY_ID)}") from None
-
-
-# ---------------------------------------------------------------- diagnose
-
-
-def diagnose(function: str, args: tuple, kwargs: dict, student_output: object) -> Optional[Mistake]:
-    """The first catalogued mistake of `function` whose output on these inputs matches the student's.
-
-    function: a contract function name; args/kwargs: trusted copies of the inputs the student was given;
-    student_output: what the student returned (a Tensor, or a tuple of Tensors for linear_projections and
-    scaled_dot_product_attention). None when the output is right, matches no known mistake, or is not
-    something we can compare (wrong type, arity or dtype kind): diagnose never raises.
-    """
-    try:
-        return _diagnose(function, args, kwargs, student_output)
-    except Exception:  # a diagnosis is a bonus on top of the grade: an odd output must never break grading
-        return None
-
-
-def _diagnose(function: str, args: tuple, kwargs: dict, student_output: object) -> Optional[Mistake]:
-    student = _student_tensors(student_output, RETURN_ARITY[function])
-    if student is None:
-        return None
-    with torch.no_grad():
-        inputs = _bind(function, args, kwargs)
-        reference = _as_tuple(getattr(ref, function)(**inputs))
-        rows = _graded_rows(inputs.get("mask"), reference)
-        if _close(student, reference, rows):
-            return None
-        for candidate_mistake, rule in _CANDIDATE_RULES[function]:
-            for candidate in map(_as_tuple, _candidates(rule, inputs)):
-                if _close(student, candidate, rows) and not _close(candidate, reference, rows):
-                    return candidate_mistake
-    return None
-
-
-def diagnose_error(function: str, args: tuple, kwargs: dict, error_type: str, error_text: str) -> Optional[Mistake]:
-    """The catalogued mistake of `function` that raises what the student's code raised on these inputs (same
-    exception type, same message): Q @ K runs only for square K, V @ weights only when d_v equals seq_q.
-    None when none or several different mistakes match (Q @ K and V @ weights raise alike on the example
-    shapes: an error names a mistake only when it is unambiguous); never raises."""
-    matches: Dict[str, Mistake] = {}
-    try:
-        inputs = _bind(function, args, kwargs)
-        with torch.no_grad():
-            for candidate_mistake, rule in _CANDIDATE_RULES[function]:
-                try:
-                    for _ in rule(**inputs):
-                        pass
-                except Exception as exc:  # noqa: BLE001 - the error is what is compared
-                    if type(exc).__name__ == error_type and error_text == clip(str(exc), ERROR_TEXT):
-                        matches[candidate_mistake.id] = candidate_mistake
-    except Exception:  # noqa: BLE001 - a bonus on top of the grade, as in diagnose
-        return None
-    return next(iter(matches.values())) if len(matches) == 1 else None
-
-
-def gradient_mistake(source: str) -> Mistake:
-    """Which gradient mistake a submission whose output carries no gradient made: a NumPy round trip when
-    its source uses NumPy, otherwise a detached output (.detach(), .data, no_grad, rebuilt tensors)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return _BY_ID["detached_output"]
-    uses_numpy = any(
-        (isinstance(node, (ast.Import, ast.ImportFrom))
-         and any((alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0] == "numpy"
-                 for alias in node.names))
-        or (isinstance(node, ast.Attribute) and node.attr in ("numpy", "from_numpy"))
-        for node in ast.walk(tree))
-    return _BY_ID["numpy_round_trip" if uses_numpy else "detached_output"]
-
-
-def _student_tensors(output: object, arity: int) -> Optional[Tuple[Tensor, ...]]:
-    """The student's output as a tuple of `arity` floating-point tensors, or None when it is not that."""
-    parts = (output,) if arity == 1 else output
-    if not isinstance(parts, (tuple, list)) or len(parts) != arity:
-        return None
-    if not all(isinstance(part, Tensor) and part.is_floating_point() for part in parts):
-        return None
-    return tuple(parts)
-
-
-def _as_tuple(output: Output) -> Tuple[Tensor, ...]:
-    """One of our own outputs (reference or candidate) as a tuple of tensors."""
-    return output if isinstance(output, tuple) else (output,)
-
-
-def _bind(function: str, args: tuple, kwargs: dict) -> Dict[str, object]:
-    """The inputs by contract parameter name, defaults applied, a mask as bool (True = may attend)."""
-    bound = inspect.signature(getattr(ref, function)).bind(*args, **kwargs)
-    bound.apply_defaults()
-    inputs = dict(bound.arguments)
-    if inputs.get("mask") is not None:
-        inputs["mask"] = inputs["mask"].to(torch.bool)
-    return inputs
-
-
-def _graded_rows(mask: Optional[Tensor], reference: Tuple[Tensor, ...]) -> Optional[Tensor]:
-    """`[..., seq_q, 1]` bool, True for the query rows that allow some key (the graded ones); None = all."""
-    if mask is None:
-        return None
-    weights = reference[-1]  # attention_weights' output, or scaled_dot_product_attention's second one
-    return torch.broadcast_to(mask, weights.shape).any(-1, keepdim=True)
-
-
-def _candidates(rule: Rule, inputs: Dict[str, object]) -> Iterator[Output]:
-    """What the rule yields on these inputs; nothing from where it raises (a shape it cannot apply to)."""
-    try:
-        yield from rule(**inputs)
-    except (RuntimeError, ValueError, TypeError, IndexError):
-        return
-
-
-def _close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor]) -> bool:
-    """Whether the outputs a and b match, tensor by tensor."""
-    return len(a) == len(b) and all(_tensor_close(x, y, rows) for x, y in zip(a, b))
-
-
-def _tensor_close(a: Tensor, b: Tensor, rows: Optional[Tensor]) -> bool:
-    """Same shape and allclose (NaN and inf at the same places) on the graded rows `[..., seq_q, 1]`, with
-    the tolerance of the coarser dtype."""
-    if a.shape != b.shape:
-        return False
-    rtol, atol = _tolerance(a.dtype, b.dtype)
-    a, b = (t.detach().to("cpu", torch.float64) for t in (a, b))
-    if rows is not None and a.shape[:-1] == rows.shape[:-1]:
-        graded = rows.cpu().expand(a.shape)
-        a, b = a[graded], b[graded]
-    return torch.allclose(a, b, rtol, atol, equal_nan=True)
-
-
-def _tolerance(*dtypes: torch.dtype) -> Tuple[float, float]:
-    """(rtol, atol) for comparing tensors of these floating dtypes: that of the least precise one."""
-    coarsest = max(dtypes, key=lambda dtype: torch.finfo(dtype).eps)
-    return _TOLERANCES.get(coarsest, _TOLERANCES[torch.bfloat16])
+# the names the project's tests and the grader use
+MISTAKES: Tuple[Mistake, ...] = CATALOGUE.mistakes
+CANDIDATE_RULES: Dict[str, List[Tuple[Mistake, Rule]]] = {f: CATALOGUE.candidates(f) for f in CATALOGUE.rules}
+mistake = CATALOGUE.lookup
+diagnose = CATALOGUE.diagnose
+diagnose_error = CATALOGUE.diagnose_error

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import torch
 
-from autograder.checks.support import Case, diagnoser, no_gradient
+from autograder.assignments.attention.inputs import CHECK, Case
 from autograder.feedback import CheckFailed, hint_for
 from autograder.model import bridge, compare, heatmaps, loading, surgery
 
@@ -39,7 +39,7 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
         prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
         state["prompt"] = prompt
         comparison = compare.compare_attention_implementations(
-            model, tokenizer, bridge.student_attention(submission), prompt, int(settings["layer"]),
+            model, tokenizer, bridge.student_attention(submission, CHECK), prompt, int(settings["layer"]),
             continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
         state["comparison"] = comparison
         metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
@@ -99,10 +99,10 @@ def _why(submission: Any, state: Dict[str, Any]) -> Any:
     Q, K, V = case.qkv()
     args = (Q, K, V, case.attn_mask())
     try:
-        actual = submission.attention(*args)
+        actual = submission.call("attention", *args)
     except Exception:  # the failure already says enough
         return None
-    return diagnoser("attention", args, actual)()
+    return CHECK.diagnoser("attention", args, actual)()
 
 
 @pytest.mark.check("model.runs")
@@ -150,8 +150,9 @@ def test_projections_inside_the_model(model_run, submission, course):
     """Second mode: the block's own projection weights also go through the student's linear_projections."""
     try:
         comparison = compare.compare_attention_implementations(
-            model_run["model"], model_run["tokenizer"], bridge.student_attention(submission), model_run["prompt"],
-            int(course.model["layer"]), route_projections=bridge.student_projections(submission),
+            model_run["model"], model_run["tokenizer"], bridge.student_attention(submission, CHECK),
+            model_run["prompt"],
+            int(course.model["layer"]), route_projections=bridge.student_projections(submission, CHECK),
             continuation_tokens=0, reference=model_run["comparison"])
     except surgery.ModelIntegrationError as error:
         raise CheckFailed(str(error), _error_hint(error, projections=True)) from None
@@ -186,7 +187,7 @@ def test_gradients_inside_the_model(model_run, submission, course):
     inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str)).to(model.device)
 
     expected = block_gradients(model, inputs, params)
-    student_model = surgery.replace_attention_mechanism(model, bridge.student_attention(submission), layer)
+    student_model = surgery.replace_attention_mechanism(model, bridge.student_attention(submission, CHECK), layer)
     try:
         got = block_gradients(student_model, inputs, params)
     except surgery.ModelIntegrationError as error:
@@ -194,7 +195,7 @@ def test_gradients_inside_the_model(model_run, submission, course):
     finally:
         del student_model
     if any(g is None for g in got):
-        raise no_gradient(submission, "no gradient reaches the block's projection weights through your attention")
+        raise CHECK.no_gradient(submission, "no gradient reaches the block's projection weights through your attention")
     # one vector for the whole block: the key bias's gradient is analytically 0 (softmax ignores a shift
     # shared by all keys), so a per-parameter relative error would compare rounding noise with noise
     flat_got, flat_expected = torch.cat([g.flatten() for g in got]), torch.cat([e.flatten() for e in expected])
@@ -205,6 +206,6 @@ def test_gradients_inside_the_model(model_run, submission, course):
         output_gap = (comparison.logits_max_abs_diff if comparison.logits_max_abs_diff is not None
                       else comparison.last_hidden_max_abs_diff)
         if output_gap <= course.model["logits_atol"]:  # right values, wrong gradient: a cut in the graph
-            raise no_gradient(submission, message + ", while the model's outputs are right")
+            raise CHECK.no_gradient(submission, message + ", while the model's outputs are right")
         raise CheckFailed(message, "keep every step a differentiable torch operation",
                           diagnose=lambda: _why(submission, model_run))

@@ -17,7 +17,8 @@ from typing import Dict, Iterable, List, Optional, Set
 from autograder.assignments.spec import Assignment
 
 GROUP = "autograder.assignments"
-BUILTIN = ("autograder.assignments.attention",)  # each package's ASSIGNMENT
+BUILTIN = ("autograder.assignments.attention", "autograder.assignments.multihead",
+           "autograder.assignments.block")  # each package's ASSIGNMENT
 
 
 class AssignmentError(ValueError):

@@ -62,9 +62,15 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: floa
 
     - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
     - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
-      enough digits to see the difference, and the tolerance it missed.
+      enough digits to see the difference, and the tolerance it missed;
+    - for bool tensors (masks), how many entries differ and the first of them.
     """
     context = f" ({where})" if where else ""
+    if want.dtype == torch.bool:  # masks: how many entries differ, and the first of them
+        wrong = got != want
+        first = [int(i) for i in wrong.nonzero()[0]]
+        return (f"{what} differ from the reference in {int(wrong.sum())} of {want.numel()} entries, first at index "
+                f"{first} (yours {bool(got[tuple(first)])}, expected {bool(want[tuple(first)])}){context}")
     got64, want64 = got.detach().to(torch.float64), want.detach().to(torch.float64)
     for name, bad_got, bad_want in (("NaN", got64.isnan(), want64.isnan()),
                                     ("inf", got64.isinf(), want64.isinf())):
@@ -107,6 +113,23 @@ def _digits(value: float, other: float) -> str:
     return f"{value:.{min(max(needed, 6), 17)}g}"
 
 
+def copied(value: Any) -> Any:
+    """A trusted copy of an input: tensors cloned, dicts of them (a block's params) copied entry by entry."""
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    return value
+
+
+def matches(got: Tensor, want: Tensor, config: Config) -> bool:
+    """got equals want: exactly for bool tensors (masks), within the config's tolerance for want's dtype."""
+    if want.dtype == torch.bool:
+        return bool(torch.equal(got, want))
+    tol = config.tolerance(want.dtype)
+    return bool(torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False))
+
+
 def outputs_of(value: Any) -> list:
     """An op's value as a list of its outputs (a bare tensor is one)."""
     return list(value) if isinstance(value, tuple) else [value]
@@ -140,7 +163,7 @@ class Checker:
 
     def expected_of(self, op: str, args: Sequence[Any]) -> Any:
         """The reference answer on trusted copies of the inputs."""
-        return self.reference(self.op(op))(*[a.clone() if isinstance(a, Tensor) else a for a in args])
+        return self.reference(self.op(op))(*[copied(a) for a in args])
 
     # -- validation -------------------------------------------------------------------------------
     def expect_tensor(self, value: Any, op: str, what: str, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -156,6 +179,9 @@ class Checker:
         if list(value.shape) != list(shape):
             raise CheckFailed(f"{fn} returned {what} of shape {shape_of(value)}; expected {list(shape)}",
                               self.shape_hint(op))
+        if value.dtype != dtype and dtype == torch.bool:
+            raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)}; expected bool",
+                              "a mask is True/False: build it with dtype=torch.bool (or compare, e.g. j <= i)")
         if value.dtype != dtype:
             raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)} for {dtype_name(dtype)} inputs",
                               "keep the input dtype: do not hard-code dtype= or call .float()/.double()")
@@ -209,9 +235,9 @@ class Checker:
         op = self.op(op)
         names = self.assignment.outputs(op)
         for got, want, name in zip(outputs_of(actual), outputs_of(expected), names):
-            tol = config.tolerance(want.dtype)
-            if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
+            if matches(got, want, config):
                 continue
+            tol = config.tolerance(want.dtype) if want.is_floating_point() else {"rtol": 0.0, "atol": 0.0}
             raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
                               diagnose=self.diagnoser(op, args, actual))
 
@@ -223,6 +249,21 @@ class Checker:
         actual = self.call_checked(submission, op, args, expected)
         self.compare(actual, expected, op, args, config, where)
         return actual
+
+    def expect_value_error(self, submission: Any, op: str, args: Sequence[Any], situation: str, hint: str) -> None:
+        """The op must refuse these args with ValueError (a contract's way of saying "not like this")."""
+        try:
+            value = submission.call(op, *args)
+        except SubmissionError as error:
+            if error.kind != "raised" or error.raised is None:
+                raise
+            if error.raised[0] == "ValueError":
+                return
+            raise CheckFailed(f"{self.label(op)} raised {error.raised[0]} when {situation}; the contract asks for a "
+                              "ValueError", hint) from None
+        got = (f"a tensor of shape {shape_of(value)}" if isinstance(value, Tensor) else
+               value.desc if isinstance(value, Foreign) else describe(value))
+        raise CheckFailed(f"{self.label(op)} returned {got} when {situation}, instead of raising ValueError", hint)
 
     # -- diagnosis ----------------------------------------------------------------------------------
     def diagnoser(self, op: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
@@ -290,7 +331,7 @@ class Checker:
 
     def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
         name = self.assignment.function_of(self.op(op))
-        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+        frozen = tuple(copied(a) for a in args)
         assignment = self.assignment
 
         def run() -> Any:

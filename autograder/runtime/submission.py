@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 
@@ -353,13 +353,15 @@ class Submission:
         reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
 
-    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
-            ) -> Tuple[Any, List[Any]]:
-        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt].
+    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[Union[int, Tuple[int, str]]],
+            cotangents: Sequence[Optional[torch.Tensor]]) -> Tuple[Any, List[Any]]:
+        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt]; an entry of wrt is an
+        argument's index, or (index, key) for one tensor of a dict argument (args[index][key]).
 
         Returns (outputs, grads); a grad is None where the student's output does not depend on that input
         through autograd (detached, numpy round-trip, new tensor).
         """
-        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
+        targets = [list(w) if isinstance(w, tuple) else w for w in wrt]
+        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": targets, "cotangents": list(cotangents)},
                                        list(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["grads"], tensors)

@@ -155,8 +155,15 @@ class Runner:
         """Run fn with grad on args[wrt] and pull the cotangents back; a missing gradient comes back None.
 
         Grad mode is switched on: in-process (--no-sandbox) this runs inside autograd's backward, where it is off."""
-        for i in wrt:
-            args[i] = args[i].detach().requires_grad_(True)
+        leaves = []
+        for target in wrt:  # an argument's index, or [index, key] for one tensor of a dict argument
+            if isinstance(target, list):
+                index, key = target
+                args[index] = dict(args[index])
+                args[index][key] = leaf = args[index][key].detach().requires_grad_(True)
+            else:
+                args[target] = leaf = args[target].detach().requires_grad_(True)
+            leaves.append(leaf)
         with torch.enable_grad():
             result = fn(*args)
         outputs = result if isinstance(result, tuple) else (result,)
@@ -165,8 +172,7 @@ class Runner:
                  if c is not None and type(o) is torch.Tensor and o.requires_grad]
         grads: Sequence[Optional[torch.Tensor]] = [None] * len(wrt)
         if pairs:
-            grads = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wrt],
-                                        [c for _, c in pairs], allow_unused=True)
+            grads = torch.autograd.grad([o for o, _ in pairs], leaves, [c for _, c in pairs], allow_unused=True)
         enc = protocol.Encoder()
         out = {"ok": True, "result": enc.add(result), "grads": [enc.add(g) for g in grads]}
         return out, enc.blob()

@@ -6,7 +6,8 @@
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config, an
 unknown assignment or one that cannot be told from the file).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
-config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
+config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C,
+SIGTERM or SIGHUP; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report (classroom and gradescope
 still write a 0-point result out of the course's maximum, so the service records a grade), or a bad config.
 Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
@@ -48,9 +49,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     config_file = Path(args.config) if args.config else None
     try:  # usage errors are said here, in one line, before pytest starts
-        configured = configured_assignment(course_layers(Path.cwd(), config_file))
+        configured = configured_assignment(course_layers(config_file))
         assignment = registry.choose(path, args.assignment, configured)
-        load_config(Path.cwd(), config_file, assignment)
+        load_config(config_file, assignment)
     except (ConfigError, AssignmentError) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -60,22 +61,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from autograder.batch.executors import ExecutorUnavailable
-    from autograder.assignments import AssignmentError
-    from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
-    from autograder.config import ConfigError
-
     if args.jobs < 1:
         print("autograder: --jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
-                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
-                           html=args.html, assignment=args.assignment)
-    except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    try:  # from the imports on: Ctrl-C at any moment (loading torch, the warm-up, grading) exits 130
+        from autograder.assignments import AssignmentError
+        from autograder.batch.executors import ExecutorUnavailable
+        from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
+        from autograder.config import ConfigError
+
+        try:
+            result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
+                               config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
+                               html=args.html, assignment=args.assignment)
+        except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy) as exc:
+            print(f"autograder: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
+        print("autograder batch: interrupted; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(final_line(result, Path(args.out)), file=sys.stderr)
     return EXIT_OK
@@ -96,7 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autograder.report.fallback import zero_report
 
     try:
-        config = load_config(Path.cwd(), Path(args.config) if args.config else None)
+        config = load_config(Path(args.config) if args.config else None)
     except ConfigError as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -179,7 +182,7 @@ def cmd_assignments(args: argparse.Namespace) -> int:
     try:
         found = installed()
         for spec in found.values():
-            config = load_config(Path.cwd(), Path(args.config) if args.config else None, spec)
+            config = load_config(Path(args.config) if args.config else None, spec)
             points = config.data["points"]
             by_section = {s: sum(v for k, v in points.items() if k.split(".")[0] == s) for s in spec.sections}
             functions = ", ".join(f"[{f.name}]" if f.optional else f.name for f in spec.functions)

@@ -18,11 +18,12 @@ import pytest
 
 from autograder.assignments import Assignment, AssignmentError, registry
 from autograder.checks.support import Checker
-from autograder.config import Config, ConfigError, configured_assignment, course_layers, load_config
+from autograder.config import (Config, ConfigError, configured_assignment, course_layers, load_config,
+                               packaged_assignment)
 from autograder.feedback import CheckFailed, hint_for
 from autograder.report import document as report_mod
-from autograder.report import terminal
-from autograder.runtime.submission import Submission, SubmissionError, answer_paths
+from autograder.report import neutralise, terminal
+from autograder.runtime.submission import Submission, SubmissionError, answer_paths, outside
 
 CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.ini is the grader's own, and the rootdir
 DEFAULT_REPORT = Path("grading") / "report.json"
@@ -33,9 +34,10 @@ class GradingSession:
     """State of one grading run: the config, the submission (started lazily) and the results."""
 
     def __init__(self, path: Path, assignment: Assignment, config: Config, sandbox: bool, report_path: Path,
-                 model: Optional[str]) -> None:
+                 model: Optional[str], folder: Optional[Path] = None) -> None:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
         self.assignment = assignment
+        self.folder = folder  # the folder the course staff named (default: the submission's own)
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
         self.smoke: Dict[str, Optional[Exception]] = {}
@@ -53,7 +55,8 @@ class GradingSession:
                 self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
                 call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
                 output_limit=int(box["output_kb"]) * 1024, limits=limits,
-                hidden=answer_paths() + self.assignment.answer_paths(), contract=self.assignment.wire())
+                hidden=answer_paths() + self.assignment.answer_paths(), contract=self.assignment.wire(),
+                folder=self.folder)
         return self._submission
 
     def close(self) -> None:
@@ -73,6 +76,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assignment", metavar="NAME",
                     help="the assignment to grade with (default: inferred from the file's functions, else the "
                          "course config's `assignment`); `autograder assignments` lists them")
+    group.addoption("--submission-folder", metavar="DIR",
+                    help="the folder being graded: a submission that is a symbolic link to a file outside it is "
+                         "refused (default: the submission's own folder)")
+
+
+def assignment_for(path: Path, folder: Path, explicit: Optional[str], configured: Optional[str]) -> Assignment:
+    """The assignment to grade `path` with (`registry.choose`), except that a symbolic link out of `folder`
+    is never read to infer it: it gets `explicit`, the course's or the packaged assignment, under which the
+    grade refuses it unread (`autograder.runtime.submission.precheck`)."""
+    if outside(path, folder):
+        return registry.get(explicit or configured or packaged_assignment())
+    return registry.choose(path, explicit, configured)
 
 
 def grading_session(config: pytest.Config) -> Optional[GradingSession]:
@@ -85,20 +100,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path:
         return
     target = Path(path)
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():  # a dangling link is graded: refused, or not found
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
         raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py or .ipynb file "
                                 "(autograder batch grades folders)")
+    folder = Path(config.getoption("--submission-folder") or target.absolute().parent)
     try:
-        layers = course_layers(Path.cwd(), config.getoption("--grading-config"))
-        assignment = registry.choose(target, config.getoption("--assignment"), configured_assignment(layers))
-        course = load_config(Path.cwd(), config.getoption("--grading-config"), assignment)
+        layers = course_layers(config.getoption("--grading-config"))
+        assignment = assignment_for(target, folder, config.getoption("--assignment"), configured_assignment(layers))
+        course = load_config(config.getoption("--grading-config"), assignment)
     except (ConfigError, AssignmentError) as exc:
         raise pytest.UsageError(str(exc)) from None
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
     config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
-                                            report_path, config.getoption("--model"))
+                                            report_path, config.getoption("--model"), folder)
     config.args[:] = [str(assignment.checks_dir)]
     from autograder.checks import (
         settings,  # registers and loads the derandomized hypothesis profile
@@ -218,21 +234,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
                       hidden=grading.config.is_hidden(cid))
         grading.results.append(record)
-        if result.failed and (record["hidden"] or (not record.get("internal")
-                                                   and item.config.option.tbstyle == "auto")):
-            result.longrepr = _teaching_repr(report_mod.public_check(record))
+        if result.failed:  # what pytest prints of it, at any --tb: student text neutralised
+            teaching = record["hidden"] or (not record.get("internal") and item.config.option.tbstyle == "auto")
+            result.longrepr = (_teaching_repr(report_mod.public_check(record)) if teaching
+                               else neutralise.terminal(str(result.longrepr)))
+        result.sections = [(title, neutralise.terminal(content)) for title, content in result.sections]
 
 
 def _teaching_repr(check: Dict[str, Any]) -> str:
     """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
 
     Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
-    a hidden check never shows more than the report does; student text is neutralized as in the table.
+    a hidden check never shows more than the report does; student text is neutralised as in the table.
     """
     lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
-    return terminal.sanitize("\n".join(lines))
+    return neutralise.terminal("\n".join(lines))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -39,8 +39,9 @@ def installed(tmp_path_factory) -> Path:
 def autograder(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]), HF_HUB_OFFLINE="1")
     (cwd / "autograder.toml").write_text(FAST_CONFIG)
-    return subprocess.run([sys.executable, "-m", "autograder", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    config = ["--config", str(cwd / "autograder.toml")] if args[0] in ("grade", "batch") else []  # never found
+    return subprocess.run([sys.executable, "-m", "autograder", *args, *config], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
 
 
 def checks_of(document: Dict) -> Dict[str, Dict]:

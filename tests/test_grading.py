@@ -104,7 +104,7 @@ def test_every_check_is_failed_by_some_known_buggy_submission(graded, tmp_path):
         document = grade_quick(variant(tmp_path, f"{check_id.replace('.', '_')}.py", _variant_source(old, new)), tmp_path)
         assert check_id in lost(document), f"{check_id} not failed by its variant: {lost(document)}"
         failed |= set(lost(document))
-    points = load_config(tmp_path, assignment="attention").data["points"]
+    points = load_config(assignment="attention").data["points"]
     unit_checks = {cid for cid in points if not cid.startswith("model.")}
     assert unit_checks - failed == set()
 

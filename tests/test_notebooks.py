@@ -132,11 +132,11 @@ def test_future_imports_hold_for_later_cells(tmp_path: Path) -> None:
 
 def test_syntax_error_names_cell_and_line(tmp_path: Path) -> None:
     path = write_notebook(tmp_path / "nb.ipynb", ["import math", "x = 1\ndef broken(:\n    pass"])
-    error = precheck(path)
+    error = precheck(path, tmp_path)
     assert error is not None and error.kind == "load"
     assert error.message == "nb.ipynb has a syntax error at code cell 2, line 2: invalid syntax\n    def broken(:"
     outside = write_notebook(tmp_path / "ret.ipynb", ["x = 1", "return x"])  # seen by the compiler only
-    assert "at code cell 2, line 1: 'return' outside function" in precheck(outside).message
+    assert "at code cell 2, line 1: 'return' outside function" in precheck(outside, tmp_path).message
 
 
 def test_code_too_deep_for_the_compiler_is_refused_not_a_crash(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_code_too_deep_for_the_compiler_is_refused_not_a_crash(tmp_path: Path) -
     py = tmp_path / "deep.py"
     py.write_text(deep)
     for path in (py, write_notebook(tmp_path / "deep.ipynb", ["import math", deep])):
-        assert f"{path.name} cannot be compiled" in precheck(path).message
+        assert f"{path.name} cannot be compiled" in precheck(path, tmp_path).message
 
 
 @pytest.mark.parametrize("content, fragment", [
@@ -156,9 +156,9 @@ def test_code_too_deep_for_the_compiler_is_refused_not_a_crash(tmp_path: Path) -
 def test_files_that_are_not_notebooks(tmp_path: Path, content: bytes, fragment: str) -> None:
     path = tmp_path / "nb.ipynb"
     path.write_bytes(content)
-    assert fragment in precheck(path).message
+    assert fragment in precheck(path, tmp_path).message
     empty = write_notebook(tmp_path / "empty.ipynb", ["", "  \n"])
-    assert "has no code" in precheck(empty).message
+    assert "has no code" in precheck(empty, tmp_path).message
 
 
 def test_errors_at_import_and_in_calls_name_the_cell(folder: Path) -> None:

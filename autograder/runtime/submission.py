@@ -58,10 +58,23 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def precheck(path: Path) -> Optional[SubmissionError]:
-    """Problems found without running anything: not a file, not .py or .ipynb, empty, undecodable, not a
-    notebook, a syntax error (in a notebook: which code cell, which line of it)."""
+def outside(path: Path, folder: Path) -> bool:
+    """Whether `path`, its symbolic links followed, ends outside `folder` (also followed)."""
+    return not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
+def precheck(path: Path, folder: Path) -> Optional[SubmissionError]:
+    """Problems found without running anything: a symbolic link out of `folder` (the folder the course
+    staff named), not a file, not .py or .ipynb, empty, undecodable, not a notebook, a syntax error (in a
+    notebook: which code cell, which line of it).
+
+    A submission that links to a file outside that folder (a TA's solution, another course's file) is
+    refused before anything reads it; a link to a classmate's file inside it is graded (and the batch
+    summary lists the two as identical)."""
     path = Path(path)
+    if outside(path, folder):
+        return SubmissionError("invalid", f"{path.name} is a symbolic link to a file outside the folder being "
+                               "graded: it was not read (submit the file itself)")
     if not path.exists():
         return SubmissionError("invalid", f"{path} does not exist")
     if path.is_dir():
@@ -178,29 +191,33 @@ class _Worker:
 class Submission:
     """A student's file, reachable only through calls that return plain tensors.
 
-    `call(name, *args)` calls a contract function or a composed op (theirs, or built from their other
-    functions as `contract` says: `Assignment.wire()`); `vjp(...)` their gradients. A function that timed
-    out or crashed fails fast from then on, so a hang costs its time limit once.
+    `folder` is the folder the course staff named (default: the file's own): a file that is a symbolic
+    link to a file outside it is refused unread (`precheck`). `call(name, *args)` calls a contract function
+    or a composed op (theirs, or built from their other functions as `contract` says: `Assignment.wire()`);
+    `vjp(...)` their gradients. A function that timed out or crashed fails fast from then on, so a hang
+    costs its time limit once.
     """
 
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
                  limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
-                 contract: Optional[Dict[str, Any]] = None) -> None:
+                 contract: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None) -> None:
+        folder = Path(path).absolute().parent if folder is None else Path(folder)
+        self.load_error: Optional[SubmissionError] = precheck(path, folder)  # before anything reads the file
         self.path = Path(path).resolve()
         self.contract: Dict[str, Any] = dict(contract or {"functions": [], "compositions": {}})
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
         self.limits, self.hidden = dict(limits or {}), tuple(hidden)
-        self.sha256 = sha256_of(self.path) if self.path.is_file() else None
+        self.sha256 = sha256_of(self.path) if self.path.is_file() and not outside(path, folder) else None
         self.functions: Tuple[str, ...] = ()
         self.layers: List[str] = []
         self.calls = 0
         self._outputs: List[str] = []
+        self._output_room = output_limit  # bytes of output still kept, over every worker this file starts
         self._dead: Dict[str, SubmissionError] = {}
         self._worker: Optional[_Worker] = None
         self._runner: Optional[Runner] = None
-        self.load_error: Optional[SubmissionError] = precheck(self.path)
         if self.load_error is None:
             self._start()
 
@@ -215,7 +232,7 @@ class Submission:
                     "hidden": list(self.hidden), "contract": self.contract}
         parent, process, output = launch(self.path, settings)
         running: Optional[int] = None  # the notebook's code cell the worker last said it runs
-        self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
+        self._worker = _Worker(process, parent, _OutputDrain(output, self._output_room), workdir)
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
@@ -244,8 +261,9 @@ class Submission:
         self._loaded(loaded)
 
     def _loaded(self, header: Dict[str, Any]) -> None:
-        if header.get("ok"):
-            self.functions = tuple(header.get("functions", ()))
+        if header.get("ok"):  # the contract's names only, whatever a forged header lists
+            listed = set(header.get("functions", ()))
+            self.functions = tuple(n for n in self.contract["functions"] if n in listed)
         else:
             err = header.get("error", {})
             self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
@@ -258,6 +276,7 @@ class Submission:
         worker.sock.close()
         code = worker.process.stop()
         self._outputs.append(worker.drain.text())
+        self._output_room = max(self._output_room - len(worker.drain.kept), 0)
         shutil.rmtree(worker.workdir, ignore_errors=True)
         if code is None or code == 0:
             return ""
@@ -276,7 +295,8 @@ class Submission:
 
     @property
     def output(self) -> str:
-        """Everything the student's code printed so far (truncated to the output limit per worker)."""
+        """What the student's code printed so far: the first `output_limit` bytes over all its workers (a
+        worker restarted after a crash or a time limit does not bring another limit's worth)."""
         return "".join(self._outputs)
 
     # -- calls ---------------------------------------------------------------------------------

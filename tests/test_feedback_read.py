@@ -73,7 +73,7 @@ def test_no_sandbox_prints_reach_the_terminal_under_pytest_capture(tmp_path):
     report = tmp_path / "r.json"
     run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(path), "--no-sandbox",
                           "--grading-config", str(config), "--grade-json", str(report), "-k", "scores",
-                          "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                          "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:]
     before_table = run.stdout.split("=== attention-autograder")[0]
     assert "LIVE-DEBUG (1, 6, 64)" in before_table

@@ -91,6 +91,11 @@ class Config:
         return Config(_merge(self.data, overrides), self.sources)
 
 
+def packaged_assignment() -> str:
+    """The packaged default `assignment` (where no file and no course config tells)."""
+    return str(_read_toml(DEFAULTS_FILE)["assignment"])
+
+
 def course_layers(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
     """The course's settings, lowest priority first, as (source, mapping): `[tool.autograder]` of
     `folder/pyproject.toml`, `folder/autograder.toml`, then `explicit` (default folder: the cwd)."""
@@ -126,24 +131,24 @@ def configured_assignment(layers: List[Tuple[str, Dict[str, Any]]]) -> Optional[
 def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None,
                 assignment: Optional[Any] = None) -> Config:
     """The settings for grading `assignment` (an `autograder.assignments.Assignment`, its name, or None for
-    the course config's choice): the packaged defaults, the assignment's defaults, then each course layer
-    (`course_layers`): its top-level keys, then its `[assignments.NAME]` table for this assignment."""
+    the course config's `assignment`, else the packaged one): the packaged defaults, the assignment's
+    defaults, then each course layer (`course_layers`): its top-level keys, then its `[assignments.NAME]`
+    table for this assignment. ConfigError also when the named assignment is not installed."""
     layers = course_layers(folder, explicit)
+    data = _read_toml(DEFAULTS_FILE)
     if assignment is None or isinstance(assignment, str):
         from autograder.assignments import registry
 
-        name = assignment or configured_assignment(layers)
-        assignment = registry.get(name) if name else None
-    data = _read_toml(DEFAULTS_FILE)
+        try:
+            assignment = registry.get(assignment or configured_assignment(layers) or str(data["assignment"]))
+        except registry.AssignmentError as exc:
+            raise ConfigError(str(exc)) from None
     sources = [str(DEFAULTS_FILE)]
-    if assignment is not None:
-        data = _merge(data, _read_toml(assignment.defaults_file))
-        sources.append(str(assignment.defaults_file))
+    data = _merge(data, _read_toml(assignment.defaults_file))
+    sources.append(str(assignment.defaults_file))
     for source, layer in layers:
         data = _merge(data, {k: v for k, v in layer.items() if k != "assignments"})
-        if assignment is not None:
-            data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))
+        data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))
         sources.append(source)
-    if assignment is not None:
-        data["assignment"] = assignment.name
+    data["assignment"] = assignment.name
     return Config(data, tuple(sources))

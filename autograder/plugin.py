@@ -4,8 +4,8 @@ Without `--submission` it stays out of the way (the project's own tests run as u
 assignment is `--assignment`, else the one the file's functions match, else the course config's
 (`autograder.assignments.registry.choose`); pytest collects that assignment's `checks/` instead of the
 command line's paths, each check's outcome is recorded with its points, and the run ends with a points
-table and a JSON report (`--grade-json`). Checks get the fixtures `grading`, `submission`, `course` (the
-config) and `assignment` (the `Assignment`).
+table and a JSON report (`--grade-json`; also its HTML page with `--grade-html`). Checks get the fixtures
+`grading`, `submission`, `course` (the config) and `assignment` (the `Assignment`).
 """
 from __future__ import annotations
 
@@ -101,6 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograder", "grading a submission (attention-autograder)")
     group.addoption("--submission", metavar="PATH", help="grade this student file with the packaged checks")
     group.addoption("--grade-json", metavar="OUT", help=f"where to write the JSON report (default {DEFAULT_REPORT})")
+    group.addoption("--grade-html", metavar="OUT", help="also write the report as a self-contained HTML page")
     group.addoption("--no-sandbox", action="store_true",
                     help="run student code in this process (for breakpoints and print-debugging)")
     group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
@@ -229,7 +230,7 @@ def assignment(grading: GradingSession) -> Assignment:
     return grading.assignment
 
 
-def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
+def _outcome(call: pytest.CallInfo, example_passed: bool = False) -> Dict[str, Any]:
     import hypothesis.errors
 
     from autograder.runtime.submission import SubmissionError
@@ -242,7 +243,8 @@ def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
     if isinstance(exc, SubmissionError):
         exc.resolve()
-        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc), "mistake": exc.mistake,
+        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc, example_passed),
+                "mistake": exc.mistake,
                 "detail": exc.detail}
     if isinstance(exc, hypothesis.errors.Flaky):  # the same input failed once and then passed
         return {"status": "failed", "message": "your function answered the same input differently on two calls",
@@ -265,7 +267,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
     result = outcome.get_result()
     if call.when == "call" or (call.when == "setup" and result.failed):
         cid = check_id(item)
-        record = _outcome(call)
+        record = _outcome(call, example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
         points = grading.config.points(cid)
         record.update(id=cid, section=cid.split(".")[0], max_score=points,
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
@@ -301,6 +303,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         torch.set_num_threads(grading.threads)
     document = report_mod.build(grading)
     report_mod.write(document, grading.report_path)
+    if session.config.getoption("--grade-html"):
+        from autograder.report import html
+
+        html.write(document, Path(session.config.getoption("--grade-html")))
     grading.extra["document"] = document
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,10 +27,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The fixture package installed with pip (no dependencies, no build isolation: offline)."""
-    target = tmp_path_factory.mktemp("site")
+    target, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "course_assignment"
+    shutil.copytree(FIXTURE, source)  # setuptools builds in the source folder: keep the checkout clean
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(FIXTURE)], check=True, capture_output=True,
-                   timeout=300, cwd=tmp_path_factory.mktemp("build"))
+                    "--no-index", "--target", str(target), str(source)], check=True, capture_output=True,
+                   timeout=300, cwd=source.parent)
     assert (target / "course_dot" / "checks" / "test_norm.py").is_file()
     return target
 

@@ -55,16 +55,18 @@ def test_each_classic_mistake_loses_points_in_its_section_and_is_named(graded, p
     document = graded[path]
     failing = [c for c in document["checks"] if c["status"] != "passed"]
     assert failing, f"{path.name} earned full marks"
-    if mistake.section in UNIT_SECTIONS:
-        allowed = {mistake.section, "attention"}
+    section = mistake.section if mistake not in diagnosis.PRECISION_MISTAKES else \
+        path.read_text().splitlines()[0].split(", ")[1].split(" loses points")[0]
+    if section in UNIT_SECTIONS:
+        allowed = {section, "attention"}
         assert {c["section"] for c in failing} <= allowed, lost(document)
-        assert any(c["section"] == mistake.section for c in failing)
+        assert any(c["section"] == section for c in failing)
     else:  # gradient mistakes: only gradient checks may fail
         assert all(c["id"].endswith(".gradients") for c in failing), lost(document)
     named = {c["mistake"] for c in failing}
     assert mistake.id in named, f"{path.name}: diagnosis named {named}"
     hinted = [c for c in failing if c["mistake"] == mistake.id]
-    assert all(c["hint"] == mistake.hint for c in hinted)
+    assert all(c["hint"].startswith(mistake.hint.split("{")[0]) for c in hinted)  # fitted hints fill a template
 
 
 def test_template_scores_zero_and_says_not_implemented(graded):

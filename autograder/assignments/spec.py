@@ -130,7 +130,11 @@ class Assignment:
         """The op a section's checks call: `section_ops[section]`, else the section's one function."""
         if section in self.section_ops:
             return self.section_ops[section]
-        return next(f.name for f in self.functions if f.section == section)
+        found = [f.name for f in self.functions if f.section == section]
+        if len(found) != 1:
+            raise KeyError(f"assignment {self.name}: section {section!r} has {len(found)} functions and no "
+                           "entry in section_ops")
+        return found[0]
 
     def outputs(self, op: str) -> Tuple[str, ...]:
         """What `op` returns, by name: a function's outputs, or a composition's (those of its own function)."""

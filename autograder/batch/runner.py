@@ -11,7 +11,8 @@ A child that runs past its wall-clock limit is killed with everything it started
 is replaced by an error report, so no submission stops the batch.
 
 DIR gets `<name>.json` per submission, `gradebook.csv`, `summary.json` and `scores.png`
-(`autograder.report.gradebook`), and `.batch/<name>.json`, which records what each report was graded with: a
+(`autograder.report.gradebook`), with --html also `html/` (`autograder.report.html_batch`), and
+`.batch/<name>.json`, which records what each report was graded with: a
 rerun skips submissions whose report has the same sha256, autograder version and config fingerprint
 (`--force` regrades everything; runs that timed out or crashed are always retried), and `.batch/<name>.log`
 (what the grading process wrote to stderr, when anything). Every file is written
@@ -53,7 +54,7 @@ from autograder.config import Config, configured_assignment, course_layers, load
 from autograder.grade import grade
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
-from autograder.report import gradebook
+from autograder.report import gradebook, html_batch
 from autograder.runtime import forkserver
 from autograder.runtime.sandbox import kill_tree
 from autograder.runtime.sandbox.process import die_with_parent
@@ -333,7 +334,7 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
                   "functions": [], "load_error": message, "output": ""}
     env = report_mod.environment(config, True, [], job.settings.model or str(config.model["name"]))
-    document = report_mod.assemble(spec, checks, submission, env, time.time() - seconds, seconds)
+    document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds, assignment=spec)
     report_mod.write(document, job.report)
 
 
@@ -351,11 +352,12 @@ class Result:
 
 def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = False, model: Optional[str] = None,
               config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
-              progress: bool = True, assignment: Optional[str] = None) -> Result:
-    """Grade every submission the inputs name into `out`, each with `assignment`, else the assignment its
-    functions match, else the course config's. Raises NoSubmissions, ConfigError, AssignmentError (a file
-    whose assignment cannot be told), ExecutorUnavailable, BatchBusy (and KeyboardInterrupt after the running
-    grades have finished and been recorded)."""
+              progress: bool = True, html: bool = False, assignment: Optional[str] = None) -> Result:
+    """Grade every submission the inputs name into `out` (and its HTML pages into `out/html/` with `html`,
+    see `autograder.report.html_batch`), each with `assignment`, else the assignment its functions match,
+    else the course config's. Raises NoSubmissions, ConfigError, AssignmentError (a file whose assignment
+    cannot be told), ExecutorUnavailable, BatchBusy (and KeyboardInterrupt after the running grades have
+    finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
@@ -369,7 +371,7 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     all_jobs = [Job(path, names[path], settings[chosen[path]]) for path in paths]
     with _only_batch_writing(Path(out).absolute()):
         return _grade_into(list(settings.values()), all_jobs, jobs=jobs, force=force, scheduler=scheduler,
-                           progress=progress)
+                           progress=progress, html=html)
 
 
 @contextlib.contextmanager
@@ -387,7 +389,7 @@ def _only_batch_writing(out: Path) -> Iterator[None]:
 
 
 def _grade_into(settings: List[Settings], all_jobs: List[Job], *, jobs: int, force: bool, scheduler: Optional[str],
-                progress: bool) -> Result:
+                progress: bool, html: bool = False) -> Result:
     """Grade the jobs that are not current; `settings`: one per assignment of the batch (same `out`)."""
     out = settings[0].out
     remove_stale_temporaries(out)
@@ -409,6 +411,8 @@ def _grade_into(settings: List[Settings], all_jobs: List[Job], *, jobs: int, for
                            " ".join(s.fingerprint for s in settings).encode()).hexdigest(),
                        "assignments": [s.assignment for s in settings]}}
     summary = gradebook.write_all(rows, out, extra)
+    if html:
+        html_batch.write_site(rows, summary, out / "html")
     return Result(summary, len(todo), len(all_jobs) - len(todo), seconds)
 
 

@@ -31,14 +31,16 @@ def check_contract(checker: Checker, submission: Any, op: str, args: Sequence[An
     op = checker.op(op)
     fn = checker.label(op)
     expected = checker.expected_of(op, args)
-    first, after = submission.call_echo(op, *args)
+    with checker.explaining(submission, op, args):
+        first, after = submission.call_echo(op, *args)
     first = checker.validate(first, op, expected)
     for name, before, now in zip(arg_names(checker, op), args, after):
         if isinstance(before, torch.Tensor) and not (isinstance(now, torch.Tensor) and torch.equal(before, now)):
             raise CheckFailed(f"{fn} modified its input {name} in place",
                               "use out-of-place operations (x = x.masked_fill(...), not x.masked_fill_(...) "
                               "or x[...] = ...): the caller still needs its tensors")
-    second = checker.validate(submission.call(op, *args), op, expected)
+    with checker.explaining(submission, op, args):
+        second = checker.validate(submission.call(op, *args), op, expected)
     if not all(_same(a, b) for a, b in zip(outputs_of(first), outputs_of(second))):
         raise CheckFailed(f"{fn} gave different results on two calls with the same inputs",
                           "no randomness (dropout, torch.rand) and no state kept between calls")
@@ -57,7 +59,8 @@ def check_gradients(checker: Checker, submission: Any, op: str, args: Sequence[A
     expected = checker.expected_of(op, args)
     gen = torch.Generator().manual_seed(seed)
     cotangents = [torch.randn(e.shape, generator=gen, dtype=torch.float64) for e in outputs_of(expected)]
-    outputs, grads = submission.vjp(op, args, list(wrt), cotangents)
+    with checker.explaining(submission, op, args):
+        outputs, grads = submission.vjp(op, args, list(wrt), cotangents)
     checker.validate(outputs, op, expected)
     for i, grad in zip(wrt, grads):
         if not isinstance(grad, torch.Tensor):
@@ -68,11 +71,13 @@ def check_gradients(checker: Checker, submission: Any, op: str, args: Sequence[A
         plus, minus = list(args), list(args)
         for i, u in zip(wrt, steps):
             plus[i], minus[i] = args[i] + eps * u, args[i] - eps * u
-        f_plus = outputs_of(checker.validate(submission.call(op, *plus), op, expected))
-        f_minus = outputs_of(checker.validate(submission.call(op, *minus), op, expected))
+        with checker.explaining(submission, op, args):
+            f_plus = outputs_of(checker.validate(submission.call(op, *plus), op, expected))
+            f_minus = outputs_of(checker.validate(submission.call(op, *minus), op, expected))
         numeric = sum(float(((p - m) * v).sum()) / (2 * eps) for p, m, v in zip(f_plus, f_minus, cotangents))
         if abs(analytic - numeric) > 1e-5 * max(1.0, abs(numeric)):
             raise CheckFailed(f"the gradients of {fn} disagree with finite differences of it "
                               f"(directional derivative {analytic:.6g} by autograd, {numeric:.6g} numerically)",
                               "keep every step a differentiable torch operation; no in-place edits of "
-                              "tensors autograd still needs, no .data")
+                              "tensors autograd still needs, no .data",
+                              diagnose=checker.diagnoser(op, args, outputs))  # a float32 detour shows here

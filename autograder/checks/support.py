@@ -8,15 +8,19 @@ signature, reference function and mistake catalogue, so an assignment's checks r
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, Tuple
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from hypothesis import strategies as st
 
 from autograder.assignments.spec import Assignment
 from autograder.config import Config
+from autograder.diagnosis import errors
 from autograder.feedback import CheckFailed
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
@@ -53,17 +57,54 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def difference(got: Tensor, want: Tensor, what: str, where: str = "") -> str:
-    """'<what> differ from the reference by up to 0.73 (at index [0, 4, 1]: yours ..., expected ...)'."""
-    bad = ~torch.isfinite(got)
+def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: float = 0.0, atol: float = 0.0) -> str:
+    """What is wrong with `got` against `want` at tolerance |got - want| <= atol + rtol |want|, honestly:
+
+    - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
+    - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
+      enough digits to see the difference, and the tolerance it missed.
+    """
     context = f" ({where})" if where else ""
-    if bad.any():
-        first = [int(i) for i in bad.nonzero()[0]]
-        return f"{what} contain {int(bad.sum())} NaN/inf value(s) of {got.numel()}, first at index {first}{context}"
-    diff = (got - want).abs()
-    idx = [int(i) for i in (diff == diff.max()).nonzero()[0]]
-    return (f"{what} differ from the reference by up to {float(diff.max()):.3g} (at index {idx}: yours "
-            f"{float(got[tuple(idx)]):.6g}, expected {float(want[tuple(idx)]):.6g}){context}")
+    got64, want64 = got.detach().to(torch.float64), want.detach().to(torch.float64)
+    for name, bad_got, bad_want in (("NaN", got64.isnan(), want64.isnan()),
+                                    ("inf", got64.isinf(), want64.isinf())):
+        wrong = bad_got & ~bad_want
+        if wrong.any():
+            first = tuple(int(i) for i in wrong.nonzero()[0])
+            expected = float(want64[first])
+            return (f"{what} contain {name} at {int(wrong.sum())} of {got.numel()} entries, first at index "
+                    f"{list(first)}, where the reference is {_digits(expected, expected)} (finite){context}")
+    excess = (got64 - want64).abs() - (atol + rtol * want64.abs())
+    both_nan = got64.isnan() & want64.isnan()
+    excess = torch.where(both_nan, torch.zeros_like(excess), excess)
+    excess = torch.where(excess.isnan(), torch.full_like(excess, float("inf")), excess)  # NaN where one is
+    worst = tuple(int(i) for i in (excess == excess.max()).nonzero()[0])
+    a, b = float(got64[worst]), float(want64[worst])
+    gap = abs(a - b)
+    bad = int((excess > 0).sum())
+    tolerance = f"; the tolerance is {atol:.0e} + {rtol:.0e} * |expected|" if (rtol or atol) else ""
+    return (f"{what} differ from the reference at {bad} of {got.numel()} entries (largest miss at index "
+            f"{list(worst)}: yours {_digits(a, b)}, expected {_digits(b, a)}, off by {gap:.3g}{tolerance})"
+            f"{context}")
+
+
+def worst(gaps: Tensor) -> str:
+    """How far off `gaps` (differences from what was expected) are, for a message: 'by up to 0.73', or
+    'with NaN at 3 of 20 entries (first at index [0, 2])' (never 'up to nan')."""
+    nan = gaps.isnan()
+    if nan.any():
+        first = [int(i) for i in nan.nonzero()[0]]
+        return f"with NaN at {int(nan.sum())} of {gaps.numel()} entries (first at index {first})"
+    return f"by up to {float(gaps.abs().max()):.3g}"
+
+
+def _digits(value: float, other: float) -> str:
+    """`value` with enough significant digits to tell it from `other` (at least 6, at most 17)."""
+    if value == other or not (math.isfinite(value) and math.isfinite(other)):
+        return f"{value:.6g}"
+    scale = max(abs(value), abs(other))
+    needed = math.ceil(-math.log10(abs(value - other) / scale)) + 2 if scale else 6
+    return f"{value:.{min(max(needed, 6), 17)}g}"
 
 
 def outputs_of(value: Any) -> list:
@@ -142,16 +183,24 @@ class Checker:
     def call_checked(self, submission: Any, section: str, args: Sequence[Any], expected: Any) -> Any:
         """Call the section's op and validate types, shapes and dtypes against `expected` (same structure)."""
         op = self.op(section)
-        try:
+        with self.explaining(submission, op, args):  # some classic mistakes raise (Q @ K with K not square)
             value = submission.call(op, *args)
-        except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
-            if error.raised is not None:
-                error.diagnose = error.diagnose or self.error_diagnoser(op, args, error.raised)
-            raise
         try:
             return self.validate(value, op, expected)
         except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
             failure.diagnose = failure.diagnose or self.diagnoser(op, args, value)
+            raise
+
+    @contextlib.contextmanager
+    def explaining(self, submission: Any, op: str, args: Sequence[Any]) -> Iterator[None]:
+        """Calls of `op` on `args` inside: an exception the student's code raises gets its diagnosis (the
+        catalogued mistake, else the input kind that makes it raise), as in `call_checked`."""
+        try:
+            yield
+        except SubmissionError as error:
+            if error.raised is not None:
+                error.diagnose = error.diagnose or self.error_diagnoser(self.op(op), args, error.raised, submission,
+                                                                        error.message)
             raise
 
     def compare(self, actual: Any, expected: Any, op: str, args: Sequence[Any], config: Config,
@@ -163,7 +212,7 @@ class Checker:
             tol = config.tolerance(want.dtype)
             if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
                 continue
-            raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where),
+            raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
                               diagnose=self.diagnoser(op, args, actual))
 
     def against_reference(self, submission: Any, section: str, args: Sequence[Any], config: Config,
@@ -180,9 +229,64 @@ class Checker:
         """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
         return self._deferred("diagnose", op, args, actual)
 
-    def error_diagnoser(self, op: str, args: Sequence[Any], raised: Tuple[str, str]) -> Callable[[], Any]:
-        """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`."""
-        return self._deferred("diagnose_error", op, args, *raised)
+    def error_diagnoser(self, op: str, args: Sequence[Any], raised: Tuple[str, str], submission: Any = None,
+                        message: str = "") -> Callable[[], Any]:
+        """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`:
+        the catalogued mistake that raises it, else (given the `submission` and the error's `message`) the
+        input kind that makes it raise, found by re-running the op through the seam (`explain_error`)."""
+        catalogued = self._deferred("diagnose_error", op, args, *raised)
+        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+
+        def run() -> Any:
+            found = catalogued()
+            if found is None and submission is not None:
+                found = self.explain_error(submission, op, frozen, raised, message)
+            return found
+
+        return run
+
+    def explain_error(self, submission: Any, op: str, args: Sequence[Any], raised: Tuple[str, str],
+                      message: str) -> Any:
+        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer), or None when
+        the assignment has no ladder of input kinds."""
+        catalogue = self.assignment.catalogue()
+        ladder = getattr(catalogue, "ladder", None)
+        if ladder is None:
+            return None
+        op = self.op(op)
+        section = self.assignment.function(self.assignment.function_of(op)).section
+        label = self.label(op) if self.label(op).startswith("your") else f"your {self.label(op)}"
+
+        def call(probe_args: Tuple[Any, ...]) -> Optional[errors.Raised]:
+            try:
+                submission.call(op, *probe_args)
+            except SubmissionError as error:
+                if error.kind != "raised" or error.raised is None:
+                    raise errors.Stop(error.kind) from None
+                return errors.raised_from(*error.raised, error.message)
+            return None
+
+        def snippet(probe_args: Tuple[Any, ...]) -> str:
+            return self.snippet(op, probe_args, submission.functions)
+
+        found = errors.explain(ladder, op, label, call, snippet, section)
+        if found is None:  # every kind works: the failure needs this input's sizes
+            found = errors.raises_on_input(errors.raised_from(*raised, message), label, section, snippet(tuple(args)))
+        return found
+
+    def snippet(self, op: str, args: Sequence[Any], functions: Sequence[str]) -> str:
+        """Three lines that call the student's op on tensors of `args`' shapes and dtypes (a composition the
+        file does not define as one function is written as its steps, nested)."""
+        names = list(inspect.signature(self.reference(op)).parameters)
+        composition = self.assignment.composition(op)
+        if composition is None or composition.own in functions:
+            call = f"{self.assignment.function_of(op)}({', '.join(names[:len(args)])})"
+        else:
+            scope = {name: name for name in composition.params}
+            for step in composition.steps:
+                scope[step.output] = f"{step.function}({', '.join(scope[i] for i in step.inputs)})"
+            call = ", ".join(scope[r] for r in composition.returns[:1])
+        return errors.write_snippet(names, args, call)
 
     def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
         name = self.assignment.function_of(self.op(op))

@@ -107,17 +107,23 @@ def build(grading: Any) -> Dict[str, Any]:
         "output": sub.output if sub is not None else "",
     }
     env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], grading.model)
-    return assemble(grading.assignment, [public_check(r) for r in grading.results], submission, env,
-                    grading.started, round(time.time() - grading.started, 3),
-                    metrics=grading.extra.get("metrics", {}), artifacts=grading.extra.get("artifacts", []))
+    return assemble([public_check(r) for r in grading.results], submission, env, grading.started,
+                    round(time.time() - grading.started, 3), metrics=grading.extra.get("metrics", {}),
+                    artifacts=grading.extra.get("artifacts", []), assignment=grading.assignment)
 
 
-def assemble(assignment: Any, checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict[str, Any],
-             started: float, duration_s: float, metrics: Optional[Dict[str, Any]] = None,
-             artifacts: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict[str, Any], started: float,
+             duration_s: float, metrics: Optional[Dict[str, Any]] = None,
+             artifacts: Optional[List[Dict[str, Any]]] = None, assignment: Any = None) -> Dict[str, Any]:
     """A validated report from its parts: checks as `public_check` gives them, submission {path, sha256,
     functions, load_error, output}, the environment block, the start time (time.time()) and duration;
-    `assignment` (an `autograder.assignments.Assignment`) gives the report's name and section order."""
+    `assignment` (an `autograder.assignments.Assignment`; default: the packaged default assignment) gives
+    the report's name and section order."""
+    if assignment is None:
+        from autograder.assignments import registry
+        from autograder.config import packaged_assignment
+
+        assignment = registry.get(packaged_assignment())
     load_error = submission["load_error"]
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -55,10 +55,11 @@ def precheck(path: Path) -> Optional[SubmissionError]:
     if path.is_dir():
         return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
     if path.suffix != ".py":
-        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code as attention.py")
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code in a .py file")
     raw = path.read_bytes()
     if not raw.strip():
-        return SubmissionError("load", f"{path.name} is empty: start from student_submissions/template.py")
+        return SubmissionError("load", f"{path.name} is empty: start from the assignment's template in "
+                               "student_submissions/")
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -10,6 +10,7 @@ they are not compared either.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -18,14 +19,17 @@ import torch
 from torch import Tensor
 
 from autograder.assignments.attention.contract import ASSIGNMENT, EXAMPLE_D
+from autograder.assignments.attention.ladder import LADDER
 from autograder.diagnosis import (ANY_SECTION, GRADIENT_MISTAKES, Catalogue, Mistake, Output, Rule,
                                   gradient_mistake, rows_allowed_by_mask)
+from autograder.diagnosis.parametric import PRECISION_MISTAKES
 
-__all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "MISTAKES", "Mistake", "diagnose",
+__all__ = ["ANY_SECTION", "CANDIDATE_RULES", "CATALOGUE", "GRADIENT_MISTAKES", "MISTAKES", "Mistake",
+           "PRECISION_MISTAKES", "diagnose",
            "diagnose_error", "gradient_mistake", "mistake"]
 
 ATTENTION = ASSIGNMENT.function_of(ASSIGNMENT.op("attention"))  # scaled_dot_product_attention
-CATALOGUE = Catalogue(ASSIGNMENT, graded_rows=rows_allowed_by_mask)
+CATALOGUE = Catalogue(ASSIGNMENT, graded_rows=rows_allowed_by_mask, ladder=LADDER)
 
 _LARGE_NEGATIVE = -1e9  # the finite fill students use instead of -inf
 _MODEL_WIDTHS = (512, 768)  # d_model of the original paper and of distilgpt2
@@ -228,19 +232,26 @@ def _mask_inverted(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
 @CATALOGUE.mistake(
     "mask_after_softmax",
     "softmax",
-    "you zeroed the blocked weights after the softmax, so the rows no longer sum to 1: block the scores "
-    "with -inf before the softmax instead",
+    "you applied the mask after the softmax (zeroing or multiplying the blocked weights): the rows no longer "
+    "sum to 1, and renormalising them gives 0/0 = NaN once the allowed keys' weights underflow (large "
+    "scores); block the scores with -inf before the softmax instead",
 )
 def _mask_after_softmax(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
-        yield _serial_softmax(scores).masked_fill(~mask, 0.0)
+        zeroed = _serial_softmax(scores).masked_fill(~mask, 0.0)
+        yield zeroed
+        total = zeroed.sum(-1, keepdim=True)
+        for epsilon in (0.0, 1e-12, 1e-9, 1e-6):  # renormalised, with or without a guard against 0/0
+            yield zeroed / (total + epsilon)
+        yield zeroed / total.clamp_min(1e-12)
 
 
 @CATALOGUE.mistake(
     "multiplicative_mask",
     "softmax",
-    "you multiplied the scores by the mask, which makes blocked scores 0 rather than -inf, and exp(0) = 1 "
-    "still gives them weight: use scores.masked_fill(~mask, float('-inf')) before the softmax",
+    "you multiplied the scores by the mask (or filled the blocked ones with 0), which makes blocked scores 0 "
+    "rather than -inf, and exp(0) = 1 still gives them weight: use scores.masked_fill(~mask, float('-inf')) "
+    "before the softmax",
 )
 def _multiplicative_mask(scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tensor]:
     if mask is not None:
@@ -395,6 +406,8 @@ def _through_values(rule: Rule) -> Rule:
 for _part, _lift in (("attention_scores", _through_scores), ("attention_weights", _through_softmax),
                      ("aggregate_values", _through_values)):
     CATALOGUE.lift(_part, ATTENTION, _lift)
+
+importlib.import_module("autograder.assignments.attention.fitted")  # registers the fitted rules (it imports this)
 
 # the names the project's tests and the grader use
 MISTAKES: Tuple[Mistake, ...] = CATALOGUE.mistakes

@@ -19,6 +19,7 @@ from autograder.assignments.attention.inputs import (
     projection_args,
     section_args,
 )
+from autograder.checks.support import worst
 from autograder.feedback import CheckFailed
 
 MASKS = ("none", "causal", "random")
@@ -46,8 +47,7 @@ def test_rows_sum_to_one(submission, course, case):
     weights = call_checked(submission, "softmax", args, expected_of("attention_weights", args))
     sums = weights.sum(-1)
     if not torch.allclose(sums, torch.ones_like(sums), atol=1e-6):
-        worst = float((sums - 1).abs().max())
-        raise CheckFailed(f"rows of your weights sum to values up to {worst:.3g} away from 1 ({case})",
+        raise CheckFailed(f"the row sums of your weights differ from 1 {worst(sums - 1)} ({case})",
                           "softmax normalises over the keys, the last axis: dim=-1",
                           diagnose=diagnoser("attention_weights", args, weights))
     if (weights < 0).any():
@@ -65,7 +65,7 @@ def test_masked_exact_zero(submission, course, case):
     leaked = weights.masked_select(~args[1])
     if (leaked != 0).any():
         raise CheckFailed(f"{int((leaked != 0).sum())} masked entries of your weights are not exactly 0 "
-                          f"(largest {float(leaked.abs().max()):.3g}; {case})",
+                          f"(they differ from 0 {worst(leaked)}; {case})",
                           "fill masked scores with float('-inf') before the softmax (True = may attend)",
                           diagnose=diagnoser("attention_weights", args, weights))
     check_against_reference(submission, "softmax", args, course, where=str(case))
@@ -80,8 +80,7 @@ def test_shift_invariance(submission, course, case, shift):
     shifted = call_checked(submission, "softmax", (scores + shift, mask), plain)
     tol = course.tolerance(scores.dtype)
     if not torch.allclose(plain, shifted, rtol=tol["rtol"], atol=tol["atol"]):
-        raise CheckFailed(f"adding {shift:.3g} to every score changed your weights by up to "
-                          f"{float((plain - shifted).abs().max()):.3g} ({case})",
+        raise CheckFailed(f"adding {shift:.3g} to every score changed your weights {worst(plain - shifted)} ({case})",
                           "softmax only depends on differences between scores; subtract the row max before exp",
                           diagnose=diagnoser("attention_weights", (scores, mask), plain))
 

@@ -1,4 +1,4 @@
-"""The diagnosis engine: names the classic mistake behind a wrong answer, for any assignment.
+"""The diagnosis engine: names the mistake behind a wrong answer, for any assignment.
 
 Trusted side only: runs in the grader process on the plain tensors a worker sent back, never on student
 code. An assignment's mistake catalogue (`Catalogue`, in its `mistakes` module) registers, per contract
@@ -13,14 +13,20 @@ other steps (`Catalogue.lift`). A candidate that equals the reference on the giv
 reported: a mistake these inputs cannot tell from the right answer is no diagnosis. The catalogue's
 `graded_rows` says which rows are graded at all (attention: rows whose mask allows some key).
 
+A mistake described by a parameter (a scale factor, a mask fill value) is registered with `fitted`: its
+rule reads the parameter off the student's own output and yields what that parameter gives, with a hint
+that names it; the engine verifies the candidate like any other. Fitted rules are tried after the exact
+ones, so a textbook mistake keeps its catalogue hint.
+
 The gradient mistakes (a detached output, a NumPy round trip) belong to every catalogue: they are found
-from the source by `gradient_mistake`, when a gradient check sees no gradient.
+from the source by `gradient_mistake`, when a gradient check sees no gradient; so does the float32
+detour (`autograder.diagnosis.parametric.float32_detour`), tried last for every function.
 """
 from __future__ import annotations
 
 import ast
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
@@ -37,7 +43,7 @@ GradedRows = Callable[[Dict[str, Any], Tuple[Tensor, ...]], Optional[Tensor]]
 
 # (rtol, atol) by dtype; a comparison uses the coarser of the two dtypes
 _TOLERANCES: Dict[torch.dtype, Tuple[float, float]] = {
-    torch.float64: (1e-6, 1e-8),
+    torch.float64: (1e-9, 1e-12),  # finer than grading (1e-7): a near miss that fails is still named
     torch.float32: (1e-4, 1e-6),
     torch.float16: (1e-2, 1e-4),
     torch.bfloat16: (5e-2, 1e-3),
@@ -72,6 +78,15 @@ GRADIENT_MISTAKES: Tuple[Mistake, ...] = (
 _GRADIENT_BY_ID = {m.id: m for m in GRADIENT_MISTAKES}
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """A rule for mistakes described by a parameter: `fit(student, **inputs)` reads the parameter off the
+    student's outputs (a tuple of tensors) and yields (candidate output, the Mistake with a hint naming the
+    parameter); the engine keeps the first candidate that matches the student and not the reference."""
+
+    fit: Callable[..., Iterable[Tuple[Output, Mistake]]]
+
+
 class Catalogue:
     """The mistakes of one assignment (`assignment`: an `autograder.assignments.Assignment`).
 
@@ -79,11 +94,16 @@ class Catalogue:
     lifted rules with `lift`; then `diagnose` and `diagnose_error` name mistakes, `lookup` finds one by id.
     """
 
-    def __init__(self, assignment: Any, graded_rows: Optional[GradedRows] = None) -> None:
+    def __init__(self, assignment: Any, graded_rows: Optional[GradedRows] = None, ladder: Any = None) -> None:
+        """ladder: the input kinds that explain an error (`autograder.diagnosis.errors.Ladder`), or None."""
         self.assignment = assignment
         self.graded_rows = graded_rows
+        self.ladder = ladder
         self.rules: Dict[str, List[Tuple[Mistake, Rule]]] = {f: [] for f in assignment.function_names}
         self._lifted: Dict[str, List[Tuple[Mistake, Rule]]] = {}
+        self._fitted: Dict[str, List[Fitted]] = {f: [] for f in assignment.function_names}
+        self._first: Dict[str, List[Fitted]] = {f: [] for f in assignment.function_names}
+        self._declared: List[Mistake] = []
 
     # -- building the catalogue ---------------------------------------------------------------------
     def mistake(self, id: str, section: str, hint: str) -> Callable[[Rule], Rule]:
@@ -92,6 +112,24 @@ class Catalogue:
         def register(rule: Rule) -> Rule:
             function = self.assignment.function_of(self.assignment.op(section))
             self.rules[function].append((Mistake(id, section, hint), rule))
+            return rule
+
+        return register
+
+    def fitted(self, section_or_function: str, *declared: Mistake,
+               first: bool = False) -> Callable[[Callable[..., Any]], Fitted]:
+        """Register the decorated fit (see `Fitted`) for a section's function (or a function by name);
+        `declared` are the mistakes it may name, with their generic hints, for `lookup` and `mistakes`.
+        Fits are tried after the exact rules; `first`: before them (a fit that tells apart what an exact
+        rule's tolerance cannot, and yields nothing where it cannot tell)."""
+
+        def register(fit: Callable[..., Any]) -> Fitted:
+            names = self.assignment.function_names
+            function = section_or_function if section_or_function in names else \
+                self.assignment.function_of(self.assignment.op(section_or_function))
+            rule = Fitted(fit)
+            (self._first if first else self._fitted)[function].append(rule)
+            self._declared.extend(m for m in declared if m not in self._declared)
             return rule
 
         return register
@@ -107,7 +145,11 @@ class Catalogue:
     @property
     def mistakes(self) -> Tuple[Mistake, ...]:
         """The catalogue in contract order, each function's mistakes in the order diagnose tries them."""
-        return tuple(m for rules in self.rules.values() for m, _ in rules) + GRADIENT_MISTAKES
+        from autograder.diagnosis.parametric import PRECISION_MISTAKES
+
+        exact = tuple(m for rules in self.rules.values() for m, _ in rules)
+        return exact + tuple(m for m in self._declared if m.id not in {e.id for e in exact}) + \
+            GRADIENT_MISTAKES + PRECISION_MISTAKES
 
     def lookup(self, id: str) -> Mistake:
         """The catalogue entry with this id (KeyError names the known ids when there is none)."""
@@ -140,10 +182,29 @@ class Catalogue:
             rows = self.graded_rows(inputs, reference) if self.graded_rows else None
             if _close(student, reference, rows):
                 return None
+            found = self._first_fit(self._first[function], student, inputs, reference, rows)
+            if found is not None:
+                return found
             for candidate_mistake, rule in self.candidates(function):
                 for candidate in map(_as_tuple, _candidates(rule, inputs)):
                     if _close(student, candidate, rows) and not _close(candidate, reference, rows):
                         return candidate_mistake
+            found = self._first_fit(self._fitted[function], student, inputs, reference, rows)
+            if found is not None:
+                return found
+            from autograder.diagnosis.parametric import float32_detour
+
+            return float32_detour(student, reference, self._reference(function), inputs)
+
+    @staticmethod
+    def _first_fit(fits: List[Fitted], student: Tuple[Tensor, ...], inputs: Dict[str, Any],
+                   reference: Tuple[Tensor, ...], rows: Optional[Tensor]) -> Optional[Mistake]:
+        """The mistake of the first fitted candidate that matches the student and not the reference."""
+        for fitted in fits:
+            for candidate, found in _fits(fitted, student, inputs):
+                candidate = _as_tuple(candidate)
+                if _close(student, candidate, rows) and not _close(candidate, reference, rows):
+                    return found
         return None
 
     def diagnose_error(self, function: str, args: tuple, kwargs: dict, error_type: str,
@@ -206,11 +267,11 @@ def gradient_mistake(source: str) -> Mistake:
 
 
 def _student_tensors(output: object, arity: int) -> Optional[Tuple[Tensor, ...]]:
-    """The student's output as a tuple of `arity` floating-point tensors, or None when it is not that."""
+    """The student's output as a tuple of `arity` floating-point (or bool) tensors, or None when it is not that."""
     parts = (output,) if arity == 1 else output
     if not isinstance(parts, (tuple, list)) or len(parts) != arity:
         return None
-    if not all(isinstance(part, Tensor) and part.is_floating_point() for part in parts):
+    if not all(isinstance(part, Tensor) and (part.is_floating_point() or part.dtype == torch.bool) for part in parts):
         return None
     return tuple(parts)
 
@@ -228,6 +289,24 @@ def _candidates(rule: Rule, inputs: Dict[str, Any]) -> Iterator[Output]:
         return
 
 
+def _fits(fitted: Fitted, student: Tuple[Tensor, ...], inputs: Dict[str, Any]) -> Iterator[Tuple[Output, Mistake]]:
+    """What a fitted rule yields for this student; nothing from where it raises."""
+    try:
+        yield from fitted.fit(student, **inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
+        return
+
+
+def named(mistake: Mistake, **facts: Any) -> Mistake:
+    """`mistake` with its hint template filled in with the fitted facts (`str.format` fields)."""
+    return replace(mistake, hint=mistake.hint.format(**facts))
+
+
+def close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor] = None) -> bool:
+    """Whether outputs a and b match on the graded rows, with the engine's tolerance (of the coarser dtype)."""
+    return _close(a, b, rows)
+
+
 def _close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor]) -> bool:
     """Whether the outputs a and b match, tensor by tensor."""
     return len(a) == len(b) and all(_tensor_close(x, y, rows) for x, y in zip(a, b))
@@ -238,6 +317,8 @@ def _tensor_close(a: Tensor, b: Tensor, rows: Optional[Tensor]) -> bool:
     the tolerance of the coarser dtype."""
     if a.shape != b.shape:
         return False
+    if a.dtype == torch.bool or b.dtype == torch.bool:  # masks: equal, entry for entry
+        return a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))
     rtol, atol = _tolerance(a.dtype, b.dtype)
     a, b = (t.detach().to("cpu", torch.float64) for t in (a, b))
     if rows is not None and a.shape[:-1] == rows.shape[:-1]:

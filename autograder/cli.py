@@ -1,10 +1,11 @@
-"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`,
+"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`, `autograder watch PATH`,
 `autograder batch SUBMISSIONS... --out DIR [--html]`,
 `autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
 `autograder evaluate REPORT --url URL`, `autograder assignments`.
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config, an
 unknown assignment or one that cannot be told from the file).
+Exit codes of `watch`: 130 when stopped with Ctrl-C, 2 usage error (as for grade).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
 config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C,
 SIGTERM or SIGHUP; rerun to resume).
@@ -36,28 +37,49 @@ def _quiet_environment() -> None:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if not path.exists():
-        print(f"autograder: {path}: no such file", file=sys.stderr)
+    problem = _usage_problem(path, args)  # usage errors are said here, in one line, before pytest starts
+    if problem:
+        print(f"autograder: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if path.is_dir():
-        print(f"autograder: {path} is a directory; give one .py or .ipynb file (or use `autograder batch {path}`)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    from autograder.assignments import AssignmentError, registry
-    from autograder.config import ConfigError, configured_assignment, course_layers, load_config
     from autograder.grade import grade
 
     config_file = Path(args.config) if args.config else None
-    try:  # usage errors are said here, in one line, before pytest starts
+    document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model, config_file=config_file,
+                     html=Path(args.html) if args.html else None, assignment=args.assignment)
+    return EXIT_OK if document["score"] >= document["max_score"] else EXIT_POINTS_LOST
+
+
+def _usage_problem(path: Path, args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with grading `path` under args' config and assignment (None: nothing), said before
+    pytest starts; the assignment chosen goes to `args.assignment`."""
+    if not path.exists():
+        return f"{path}: no such file"
+    if path.is_dir():
+        return f"{path} is a directory; give one .py or .ipynb file (or use `autograder batch {path}`)"
+    from autograder.assignments import AssignmentError, registry
+    from autograder.config import ConfigError, configured_assignment, course_layers, load_config
+
+    config_file = Path(args.config) if args.config else None
+    try:
         configured = configured_assignment(course_layers(config_file))
         assignment = registry.choose(path, args.assignment, configured)
         load_config(config_file, assignment)
     except (ConfigError, AssignmentError) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        return str(exc)
+    args.assignment = assignment.name
+    return None
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    problem = _usage_problem(path, args)
+    if problem:
+        print(f"autograder: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model, config_file=config_file,
-                     html=Path(args.html) if args.html else None, assignment=assignment.name)
-    return EXIT_OK if document["score"] >= document["max_score"] else EXIT_POINTS_LOST
+    from autograder.watch import watch
+
+    return watch(path, Path(args.json), config_file=Path(args.config) if args.config else None, model=args.model,
+                 assignment=args.assignment)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -210,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade_p.add_argument("--html", metavar="OUT", help="also write the report as a self-contained HTML page")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
     grade_p.set_defaults(func=cmd_grade)
+    watch_p = sub.add_parser("watch", parents=[grading],
+                             help="regrade a file every time it is saved (a warm process: seconds a grade)")
+    watch_p.add_argument("path", help="the student's .py file")
+    watch_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
+    watch_p.set_defaults(func=cmd_watch)
     batch_p = sub.add_parser("batch", parents=[grading],
                              help="grade many submissions into a folder of reports and a gradebook")
     batch_p.add_argument("submissions", nargs="+",

@@ -56,23 +56,31 @@ def test_export_command_writes_each_view_and_refuses_non_reports(graded, tmp_pat
         assert "not a readable grading report" in capsys.readouterr().err
 
 
-def test_pytest_prints_the_teaching_message_not_the_grader_traceback(tmp_path):
-    """`pytest --submission` shows each lost check as its message and hint; a hidden one stays hidden."""
+def test_pytest_tells_each_lost_check_once_and_an_explicit_tb_keeps_the_sections(tmp_path):
+    """`pytest --submission` shows pytest's progress and our table only: each lost check's message once (no
+    FAILURES section, no short-summary lines repeating it); an explicit --tb keeps pytest's sections for
+    course staff, where a hidden check still shows no more than the report does."""
     import subprocess
     import sys
 
     config = tmp_path / "course.toml"
     config.write_text('hidden = ["scores.values"]\n' + FAST_CONFIG)
-    run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
-                          "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
-                          "-k", "scores", "-p", "no:cacheprovider"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    command = [sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
+               "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
+               "-k", "scores", "-p", "no:cacheprovider"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stdout[-2000:]
-    failures = run.stdout.split("= FAILURES =")[1].split("short test summary")[0]
-    assert "[scores.any_shapes] failed: attention_scores: scores differ" in failures
-    assert "hint: your scores equal Q K^T without the 1/sqrt(d_k) factor" in failures
+    assert "FAILURES" not in run.stdout and "short test summary" not in run.stdout, run.stdout
+    assert run.stdout.count("scores differ") == 1, run.stdout
+    assert run.stdout.count("without the 1/sqrt(d_k) factor") == 1, run.stdout
+    assert "What to fix:" in run.stdout and "Traceback" not in run.stdout
+
+    staff = subprocess.run(command + ["--tb", "short"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert staff.returncode == 1, staff.stdout[-2000:]
+    failures = staff.stdout.split("= FAILURES =")[1].split("short test summary")[0]
     assert "[scores.values] failed: hidden check" in failures
     assert "def compare" not in failures and "Failing test case" not in failures and "Traceback" not in failures
+    assert "short test summary" in staff.stdout
 
 
 ESCAPING = '''

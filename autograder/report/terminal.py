@@ -10,6 +10,21 @@ from autograder.report.document import failing_groups
 OUTPUT_LINES = 20
 
 
+def sanitize_live(text: str) -> str:
+    """`sanitize` for a piece of output shown as it is printed: line ends are kept (a carriage return
+    becomes one)."""
+    pieces = str(text).splitlines(keepends=True)
+    return "".join(_neutral_line(p.rstrip("\r\n")) + ("\n" if p.rstrip("\r\n") != p else "") for p in pieces)
+
+
+def _pictures_line(artifacts: List[Dict[str, Any]]) -> str:
+    """One line for all pictures: how many, and the folder(s) that hold them ("" when there are none)."""
+    if not artifacts:
+        return ""
+    folders = list(dict.fromkeys(str(Path(art["path"]).parent) for art in artifacts))
+    return f"pictures: {len(artifacts)} in {', '.join(folder + '/' for folder in folders)}"
+
+
 def render(document: Dict[str, Any], report_path: Path) -> str:
     lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} (assignment "
                             f"{document['assignment']}) ==="]
@@ -38,8 +53,9 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
         lines.append("")
         lines.append(f"Your code printed ({len(shown)} lines{', first ' + str(OUTPUT_LINES) if len(shown) > OUTPUT_LINES else ''}):")
         lines.extend("  | " + line for line in shown[:OUTPUT_LINES])
-    for art in document.get("artifacts", []):
-        lines.append(f"picture: {art['path']}")
+    pictures = _pictures_line(document.get("artifacts", []))
+    if pictures:
+        lines.append(pictures)
     lines.append(f"report: {report_path}")
     # student text reaches many of these lines (file names, messages, hints, output): one pass over all
     return neutralise.terminal("\n".join(lines)) + "\n"

@@ -4,31 +4,27 @@
 breakpoints); both backends speak the same wire format (`autograder.runtime.protocol`), so only plain tensors
 ever come back. Errors in student code become `SubmissionError`s with a student-facing message.
 
-A worker comes from the fork-server when one runs for this grading process (`autograder.runtime.forkserver`,
-started by batch grading: milliseconds a worker), else from a fresh interpreter (`python -m
-autograder.runtime.worker`, ~0.7 s: cheaper than starting a fork-server for one submission).
+Workers are started by `autograder.runtime.launcher` (a fork-server's child, or a fresh interpreter).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from autograder.feedback import Diagnosable
-from autograder.runtime import forkserver, notebook, protocol
+from autograder.runtime import notebook, protocol
+from autograder.runtime.launcher import Launched, Process, outside, start_worker
 from autograder.runtime.worker import Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
@@ -47,20 +43,8 @@ class SubmissionError(Diagnosable, Exception):
         self.kind, self.message, self.detail, self.raised = kind, message, detail, raised
 
 
-def answer_paths() -> Tuple[str, ...]:
-    """Folders that hold right answers: a worker's sandbox keeps them unreadable."""
-    import reference
-
-    return tuple(str(Path(p).resolve()) for p in reference.__path__)
-
-
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def outside(path: Path, folder: Path) -> bool:
-    """Whether `path`, its symbolic links followed, ends outside `folder` (also followed)."""
-    return not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 def precheck(path: Path, folder: Path) -> Optional[SubmissionError]:
@@ -133,55 +117,32 @@ class _OutputDrain:
         return out + (f"\n... ({self.dropped} more bytes of output dropped)" if self.dropped else "")
 
 
-class _Process(Protocol):
-    def stop(self) -> Optional[int]:
-        """Kill the worker and everything it started; its exit code if it had ended by itself, else None."""
+class _Tee:
+    """sys.stdout and sys.stderr while in-process student code runs (--no-sandbox): each write is shown
+    at once through `live` (print-debugging) and kept for the report, up to `limit` characters."""
 
+    def __init__(self, live: Optional[Callable[[str], Any]], kept: List[str], limit: int) -> None:
+        self.live, self.kept, self.room = live, kept, limit
 
-class _SpawnedProcess:
-    """A worker in a fresh interpreter; it leads its own process group."""
+    def write(self, text: str) -> int:
+        text = str(text)
+        if self.live is not None:
+            self.live(text)
+        if self.room > 0:
+            self.kept.append(text[:self.room])
+            self.room -= len(text)
+        return len(text)
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
+    def flush(self) -> None:
+        pass
 
-    def stop(self) -> Optional[int]:
-        code = self.proc.poll()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        return code
-
-
-def _spawn(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
-    """Start `python -m autograder.runtime.worker`: (our end of its socket, the process, its stdout+stderr)."""
-    ours, theirs = socket.socketpair()
-    with theirs:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.runtime.worker", "--fd", str(theirs.fileno()), "--submission", str(path),
-             "--policy", json.dumps(settings)],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=settings["workdir"], env=forkserver.clean_environment(),
-            start_new_session=True)
-    assert proc.stdout is not None
-    return ours, _SpawnedProcess(proc), proc.stdout
-
-
-def launch(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
-    """A worker for `path` from this process's fork-server, or a spawned one when none runs (or it failed)."""
-    server = forkserver.connection()
-    if server is not None:
-        try:
-            return server.launch(path, settings)
-        except forkserver.ForkServerError:
-            pass  # the fork-server is gone: a fresh interpreter still grades correctly, only slower
-    return _spawn(path, settings)
+    def isatty(self) -> bool:
+        return False
 
 
 @dataclass
 class _Worker:
-    process: _Process
+    process: Process
     sock: socket.socket
     drain: _OutputDrain
     workdir: str
@@ -201,10 +162,16 @@ class Submission:
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
                  limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
-                 contract: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None) -> None:
+                 contract: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None,
+                 live: Optional[Callable[[str], Any]] = None, launched: Optional[Launched] = None) -> None:
+        """folder: the folder the course staff named (a symbolic link out of it is refused; default: the
+        file's own). live: in-process only (sandbox=False), where the student's prints go as they happen (the
+        report keeps them too). launched: the worker `launcher.start_worker` already started for this
+        file with these settings (the grader starts it before importing torch)."""
         folder = Path(path).absolute().parent if folder is None else Path(folder)
         self.load_error: Optional[SubmissionError] = precheck(path, folder)  # before anything reads the file
         self.path = Path(path).resolve()
+        self.live, self._launched = live, launched
         self.contract: Dict[str, Any] = dict(contract or {"functions": [], "compositions": {}})
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
@@ -220,19 +187,24 @@ class Submission:
         self._runner: Optional[Runner] = None
         if self.load_error is None:
             self._start()
+        elif launched is not None:  # started before the file was checked: never greeted, ended here
+            launched.stop()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
             self._runner = Runner(self.path, self.banned, self.contract)
-            self._loaded(self._runner.load())
+            with self._printing():
+                self._loaded(self._runner.load())
             return
-        workdir = tempfile.mkdtemp(prefix="autograder-work-")
-        settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
-                    "hidden": list(self.hidden), "contract": self.contract}
-        parent, process, output = launch(self.path, settings)
+        launched, self._launched = self._launched, None
+        if launched is None or launched.path != self.path:
+            launched = start_worker(self.path, banned=self.banned, limits=self.limits, hidden=self.hidden,
+                                    contract=self.contract)
+        parent = launched.sock
         running: Optional[int] = None  # the notebook's code cell the worker last said it runs
-        self._worker = _Worker(process, parent, _OutputDrain(output, self._output_room), workdir)
+        self._worker = _Worker(launched.process, parent, _OutputDrain(launched.output, self._output_room),
+                               launched.workdir)
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
@@ -267,6 +239,19 @@ class Submission:
         else:
             err = header.get("error", {})
             self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
+
+    @contextmanager
+    def _printing(self) -> Iterator[None]:
+        """In-process student code prints through a `_Tee` (shown live, kept for the report)."""
+        kept: List[str] = []
+        tee = _Tee(self.live, kept, self.output_limit - len(self.output))
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = tee  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            self._outputs.append("".join(kept))
 
     def _stop(self) -> str:
         """End the worker and its whole process group; returns how it ended, for messages."""
@@ -328,7 +313,8 @@ class Submission:
         blob = enc.blob()
         self.calls += 1
         if self._runner is not None:  # in-process: same encoding, no socket
-            reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            with self._printing():
+                reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
             return self._check(fn, reply, protocol.unpack_blob(out_blob))
         if self._worker is None:
             self._start()

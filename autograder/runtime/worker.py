@@ -12,6 +12,7 @@ import json
 import linecache
 import os
 import socket
+import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +25,16 @@ from autograder.runtime.guards import BannedAPIError, guarded
 
 MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
+
+
+class LeftoverBreakpoint(RuntimeError):
+    """A `breakpoint()` reached in a sandboxed worker, which has no terminal to debug in."""
+
+
+def _no_breakpoint(*args: Any, **kwargs: Any) -> NoReturn:
+    """sys.breakpointhook of a worker: fail the call at once and say where, instead of hanging in pdb."""
+    line = sys._getframe(1).f_lineno  # the frame that called breakpoint()
+    raise LeftoverBreakpoint(f"breakpoint() at line {line} of your file: remove it, or debug with --no-sandbox")
 
 
 def _student_frames(exc: BaseException, path: str) -> List[traceback.FrameSummary]:
@@ -90,6 +101,7 @@ class Runner:
         self.compositions: Dict[str, Dict[str, Any]] = dict(contract.get("compositions", {}))
         self.module: Optional[ModuleType] = None
         self.source = notebook.ModuleSource((), notebook=False)  # what load() compiled
+        self.stubs: set = set()  # own functions of composed ops that raised NotImplementedError: absent
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, running: Callable[[int], None] = lambda cell: None) -> Dict[str, Any]:
@@ -137,11 +149,27 @@ class Runner:
         return fn
 
     def _composed(self, composition: Dict[str, Any]) -> Callable[..., Any]:
-        """The student's own function for a composed op, else its steps over their other functions."""
+        """The student's own function for a composed op, else its steps over their other functions.
+
+        An own function that raises NotImplementedError (the template's stub, left as it is) counts as
+        absent when the steps are all there: the op falls back on them from that call on."""
         own = getattr(self.module, composition["own"], None)
-        if callable(own):
+        if not callable(own) or composition["own"] in self.stubs:
+            return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
+        try:
+            steps = {step[0]: self._function(step[0]) for step in composition["steps"]}
+        except LookupError:
             return own
-        return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
+        fallback = compose(composition, steps)
+
+        def own_or_steps(*args: Any) -> Any:
+            try:
+                return own(*args)
+            except NotImplementedError:
+                self.stubs.add(composition["own"])
+                return fallback(*args)
+
+        return own_or_steps
 
     def handle(self, header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
         """Answer one request: {"op": "call"|"vjp", "fn": name, "args": [specs], ...}."""
@@ -259,6 +287,8 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     worker (`main`) and the fork-server's children (`autograder.runtime.forkserver`); stdout and stderr are the
     grader's output pipe by then."""
     torch.set_num_threads(1)
+    sys.breakpointhook = _no_breakpoint
+    os.environ["PYTHONBREAKPOINT"] = f"{__name__}._no_breakpoint"
     sock = socket.socket(fileno=fd)
     runner = Runner(Path(submission), settings.get("banned", ()), settings.get("contract"))
     try:

@@ -32,12 +32,12 @@ def watch(path: Path, report: Path, *, config_file: Optional[Path] = None, model
     """Grade `path` now and after every save until Ctrl-C (returns 130) or `stop(grades so far)` is true
     (returns 0; for tests). Writes each report to `report`, like `autograder grade --json`."""
     from autograder.batch import runner
-    from autograder.report import terminal
+    from autograder.report import neutralise, terminal
     from autograder.runtime import forkserver
 
     path, report = Path(path).absolute(), Path(report).absolute()
     settings = runner.Settings.create(report.parent, config_file, model, assignment=assignment)
-    out.write(f"autograder watch: warming up (torch, the checks, the model) for {path.name}...\n")
+    out.write(f"autograder watch: warming up (torch, the checks, the model) for {neutralise.terminal(path.name)}...\n")
     out.flush()
     grades = 0
     try:
@@ -56,7 +56,7 @@ def watch(path: Path, report: Path, *, config_file: Optional[Path] = None, model
             document = json.loads(report.read_text(encoding="utf-8"))
             out.write(terminal.render(document, report))
             out.write(f"graded in {time.monotonic() - started:.2f} s ({result['outcome']}); watching "
-                      f"{terminal.sanitize(path.name)} for changes, Ctrl-C to stop\n")
+                      f"{neutralise.terminal(path.name)} for changes, Ctrl-C to stop\n")
             out.flush()
             grades += 1
     except KeyboardInterrupt:

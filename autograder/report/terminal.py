@@ -11,10 +11,10 @@ OUTPUT_LINES = 20
 
 
 def sanitize_live(text: str) -> str:
-    """`sanitize` for a piece of output shown as it is printed: line ends are kept (a carriage return
+    """`neutralise.terminal` for a piece of output shown as it is printed: line ends are kept (a carriage return
     becomes one)."""
     pieces = str(text).splitlines(keepends=True)
-    return "".join(_neutral_line(p.rstrip("\r\n")) + ("\n" if p.rstrip("\r\n") != p else "") for p in pieces)
+    return "".join(neutralise.terminal(p.rstrip("\r\n")) + ("\n" if p.rstrip("\r\n") != p else "") for p in pieces)
 
 
 def _pictures_line(artifacts: List[Dict[str, Any]]) -> str:

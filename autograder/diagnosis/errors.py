@@ -76,35 +76,45 @@ _LINE_ADVICE: Tuple[Tuple[str, str], ...] = (
 
 def explain(ladder: Ladder, op: str, label: str, call: Callable[[Tuple[Any, ...]], Optional[Raised]],
             snippet: Callable[[Tuple[Any, ...]], str], section: str) -> Optional[Mistake]:
-    """Why `op` raises (`label`: how hints name it, starting with "your"): the smallest kind that raises, the feature a working neighbour differs in, the
-    line and advice, and a snippet of the failing call. `call(args)` runs the student's op through the seam
-    (None when it answered; Raised; Stop when it could not run); `snippet(args)` writes the three lines.
-    None when every kind works (the failure needs something else) or a probe could not run."""
-    features = ladder.features(op)
+    """Why `op` raises (`label`: how hints name it, starting with "your"): the smallest kind that raises,
+    the feature in which a neighbour of it works, the line and advice, and a snippet of the failing call.
+
+    `call(args)` runs the student's op through the seam: None when it answered, a Raised, or Stop when it
+    could not run (hung, crashed); `snippet(args)` writes the three lines. None when every kind works (the
+    failure needs something else) or a probe could not run.
+    """
+    probes: Dict[Kind, Optional[Tuple[Any, ...]]] = {}
     results: Dict[Kind, Optional[Raised]] = {}
 
-    def run(kind: Kind) -> Optional[Raised]:
+    def args_of(kind: Kind) -> Optional[Tuple[Any, ...]]:
+        if kind not in probes:
+            probes[kind] = ladder.probe(op, dict(kind))
+        return probes[kind]
+
+    def raised_on(kind: Kind) -> Optional[Raised]:
+        """What the op raises on this kind (None: it runs, or there is no such input)."""
         if kind not in results:
-            args = ladder.probe(op, dict(kind))
+            args = args_of(kind)
             results[kind] = None if args is None else call(args)
         return results[kind]
 
-    def runs(kind: Kind) -> bool:
-        return ladder.probe(op, dict(kind)) is not None and run(kind) is None
-
+    features = ladder.features(op)
     try:
-        smallest = next((k for k in _kinds(features) if ladder.probe(op, dict(k)) is not None and run(k)), None)
+        smallest = next((k for k in _kinds(features) if raised_on(k) is not None), None)
         if smallest is None:
             return None
+        raised = raised_on(smallest)
+        assert raised is not None
+        reproducer = snippet(args_of(smallest) or ())
         for feature in features:
-            others = [_with(smallest, feature.name, v) for v in feature.values if v != dict(smallest)[feature.name]]
-            if any(runs(k) for k in others):
-                return _contrast(feature, smallest, results, runs, label, section, ladder, op, snippet)
+            kinds = {v: _with(smallest, feature.name, v) for v in feature.values}
+            working = [v for v, k in kinds.items() if args_of(k) is not None and raised_on(k) is None]
+            if working:
+                failing = [v for v, k in kinds.items() if raised_on(k) is not None]
+                return _contrast(feature, working, failing, raised, label, section, reproducer)
     except Stop:
         return None
-    raised = results[smallest]
-    assert raised is not None
-    return _everywhere(raised, label, section, snippet(ladder.probe(op, dict(smallest)) or ()))
+    return _everywhere(raised, label, section, reproducer)
 
 
 def _kinds(features: Sequence[Feature]) -> Iterator[Kind]:
@@ -118,22 +128,14 @@ def _with(kind: Kind, name: str, value: str) -> Kind:
     return tuple((n, value if n == name else v) for n, v in kind)
 
 
-def _contrast(feature: Feature, smallest: Kind, results: Dict[Kind, Optional[Raised]], runs: Callable[[Kind], bool],
-              label: str, section: str, ladder: Ladder, op: str, snippet: Callable[[Tuple[Any, ...]], str]) -> Mistake:
-    """The mistake 'works on A but raises on B' for the feature where a neighbour of `smallest` works."""
-    working, failing = [], []
-    for value in feature.values:
-        kind = _with(smallest, feature.name, value)
-        if ladder.probe(op, dict(kind)) is None:
-            continue
-        (working if runs(kind) else failing).append(value)
-    raised = results[smallest]
-    assert raised is not None
+def _contrast(feature: Feature, working: List[str], failing: List[str], raised: Raised, label: str, section: str,
+              reproducer: str) -> Mistake:
+    """The mistake 'works on A but raises on B' for a feature whose `working` values run, `failing` raise."""
     works = _joined([feature.works[v] for v in working])
     breaks = _joined([feature.raises[v] for v in failing])
     advice = _line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
     hint = (f"{label} {works} but {breaks}{quoted(raised)}{': ' + advice if advice else ''}. "
-            f"To reproduce:\n{snippet(ladder.probe(op, dict(smallest)) or ())}")
+            f"To reproduce:\n{reproducer}")
     return Mistake(f"raises_for_{feature.name}_{'_'.join(failing)}", section, hint)
 
 

@@ -30,11 +30,15 @@ class Stop(Exception):
 
 @dataclass(frozen=True)
 class Raised:
-    """What a probe's call raised: the exception type, its text, the source line the traceback names."""
+    """What a probe's call raised: the exception type, its text, the source line the traceback names; or,
+    with type WRONG_SHAPE, an answer of the wrong shape (text: 'returns [2, 2, 4] for [2, 4]')."""
 
     type: str
     text: str
     line: str = ""
+
+
+WRONG_SHAPE = "wrong shape"
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,10 @@ def explain(ladder: Ladder, op: str, label: str, call: Callable[[Tuple[Any, ...]
     """Why `op` raises (`label`: how hints name it, starting with "your"): the smallest kind that raises,
     the feature in which a neighbour of it works, the line and advice, and a snippet of the failing call.
 
-    `call(args)` runs the student's op through the seam: None when it answered, a Raised, or Stop when it
-    could not run (hung, crashed); `snippet(args)` writes the three lines. None when every kind works (the
-    failure needs something else) or a probe could not run.
+    `call(args)` runs the student's op through the seam: None when it answered, a Raised (an exception, or
+    a wrong shape), or Stop when it could not run (hung, crashed); `snippet(args)` writes the three lines.
+    None when every kind works (the failure needs something else), a wrong shape shows on every kind, or a
+    probe could not run.
     """
     probes: Dict[Kind, Optional[Tuple[Any, ...]]] = {}
     results: Dict[Kind, Optional[Raised]] = {}
@@ -114,7 +119,7 @@ def explain(ladder: Ladder, op: str, label: str, call: Callable[[Tuple[Any, ...]
                 return _contrast(feature, working, failing, raised, label, section, reproducer)
     except Stop:
         return None
-    return _everywhere(raised, label, section, reproducer)
+    return None if raised.type == WRONG_SHAPE else _everywhere(raised, label, section, reproducer)
 
 
 def _kinds(features: Sequence[Feature]) -> Iterator[Kind]:
@@ -131,12 +136,14 @@ def _with(kind: Kind, name: str, value: str) -> Kind:
 def _contrast(feature: Feature, working: List[str], failing: List[str], raised: Raised, label: str, section: str,
               reproducer: str) -> Mistake:
     """The mistake 'works on A but raises on B' for a feature whose `working` values run, `failing` raise."""
+    shape = raised.type == WRONG_SHAPE
     works = _joined([feature.works[v] for v in working])
-    breaks = _joined([feature.raises[v] for v in failing])
+    breaks = _joined([feature.raises[v].replace("raises", "returns the wrong shape", 1) if shape
+                      else feature.raises[v] for v in failing])
     advice = _line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
     hint = (f"{label} {works} but {breaks}{quoted(raised)}{': ' + advice if advice else ''}. "
             f"To reproduce:\n{reproducer}")
-    return Mistake(f"raises_for_{feature.name}_{'_'.join(failing)}", section, hint)
+    return Mistake(f"{'wrong_shape' if shape else 'raises'}_for_{feature.name}_{'_'.join(failing)}", section, hint)
 
 
 def _joined(phrases: List[str]) -> str:
@@ -193,6 +200,8 @@ def quoted(raised: Raised) -> str:
     """': `the line`' (neutralised: printable, no backticks, clipped) or ''."""
     line = "".join(ch for ch in raised.line if ch.isprintable()).replace("`", "'").strip()
     line = line if len(line) <= 120 else line[:117] + "..."
+    if raised.type == WRONG_SHAPE:
+        return f" (it {raised.text})"
     return f" ({raised.type} at `{line}`)" if line else f" ({raised.type})"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import torch
 
 from autograder.assignments.attention.contract import ASSIGNMENT
 from autograder.batch.runner import run_batch
@@ -98,9 +99,11 @@ def test_each_realistic_mistake_is_named(reports: Dict[str, Dict[str, Any]], pat
             error = "AttributeError" if expected == "wrong_module" else shown and shown.group(1)
             assert error and reproduced(path, check["hint"]) == error, check["hint"]
     if expected.startswith(WRONG_SHAPE):
-        for check in named:  # the reproducer ends in .shape and gives the shape the hint says
-            shape = re.search(r"\(it returns (\[[\d, ]*\]) for", check["hint"])
-            assert shape and str(list(reproduced(path, check["hint"]))) == shape.group(1), check["hint"]
+        for check in named:  # the reproducer's last line gives the shape(s) the hint says
+            shape = re.search(r"\(it returns (\[[\d, ]*\]|\(\[[\d, \[\]]*\]\)) for", check["hint"])
+            got = reproduced(path, check["hint"])
+            shown = str(list(got)) if isinstance(got, torch.Size) else f"({', '.join(str(list(s)) for s in got)})"
+            assert shape and shown == shape.group(1), check["hint"]
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)

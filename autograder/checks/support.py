@@ -295,7 +295,11 @@ class Checker:
 
         def snippet(probe_args: Tuple[Any, ...]) -> str:
             text = self.snippet(op, probe_args, submission.functions)
-            return text + (".shape" if shapes and len(self.assignment.outputs(op)) == 1 else "")
+            if not shapes:
+                return text
+            head, call = text.rsplit("\n", 1)  # the last line shows the shape(s) it returns
+            several = len(self.assignment.outputs(op)) > 1
+            return f"{head}\n" + (f"[out.shape for out in {call}]" if several else f"{call}.shape")
 
         return errors.explain(ladder, op, self._your(op), call, snippet, self._section(op))
 

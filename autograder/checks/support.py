@@ -255,9 +255,10 @@ class Checker:
 
     def explain_error(self, submission: Any, op: str, args: Sequence[Any], raised: Tuple[str, str],
                       message: str) -> Any:
-        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer), or None when
-        the assignment has no ladder of input kinds."""
-        found = self._explain(submission, op, shapes=False)
+        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer): the input kind
+        that makes it raise, else the kind on which it answers with the wrong shape (a gradient check's
+        cotangents then cannot fit), else these sizes; None when the assignment has no ladder of input kinds."""
+        found = self._explain(submission, op, shapes=False) or self._explain(submission, op, shapes=True)
         if found is None and self._ladder() is not None:  # every kind works: the failure needs these sizes
             op = self.op(op)
             found = errors.raises_on_input(errors.raised_from(*raised, message), self._your(op),

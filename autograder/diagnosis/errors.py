@@ -67,8 +67,8 @@ _MODULE_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
 _HOMES = ("torch", "torch.nn.functional", "torch.linalg", "torch.Tensor")
 # (pattern in the failing line, advice): hard-coded axes and shapes, the usual causes
 _LINE_ADVICE: Tuple[Tuple[str, str], ...] = (
-    (r"transpose\(\s*-?\d+\s*,\s*-?\d+\s*\)", ("`transpose({args})` names axes counted from the front, which "
-                                              "move when batch dims come or go: use `transpose(-2, -1)`")),
+    (r"transpose\(\s*\d+\s*,\s*\d+\s*\)", ("`transpose({args})` names axes counted from the front, which "
+                                          "move when batch dims come or go: use `transpose(-2, -1)`")),
     (r"\.permute\(", ("`permute(...)` lists every axis, so it fits one number of dims only: use "
                       "`transpose(-2, -1)`")),
     (r"\.T\b|\.t\(\)", "`.T` / `.t()` reverse every axis (or need 2-D): use `transpose(-2, -1)`"),
@@ -140,7 +140,7 @@ def _contrast(feature: Feature, working: List[str], failing: List[str], raised: 
     works = _joined([feature.works[v] for v in working])
     breaks = _joined([feature.raises[v].replace("raises", "returns the wrong shape", 1) if shape
                       else feature.raises[v] for v in failing])
-    advice = _line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
+    advice = line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
     hint = (f"{label} {works} but {breaks}{quoted(raised)}{': ' + advice if advice else ''}. "
             f"To reproduce:\n{reproducer}")
     return Mistake(f"{'wrong_shape' if shape else 'raises'}_for_{feature.name}_{'_'.join(failing)}", section, hint)
@@ -163,7 +163,7 @@ def _everywhere(raised: Raised, label: str, section: str, reproducer: str) -> Mi
                        f"your code calls {module}.{attribute}, which does not exist: {found}. To reproduce:\n"
                        f"{reproducer}")
     hint = (f"{label} raises {raised.type} on every input kind, even the simplest{quoted(raised)}"
-            f"{': ' + _line_advice(raised) if _line_advice(raised) else ''}. To reproduce:\n{reproducer}")
+            f"{': ' + line_advice(raised) if line_advice(raised) else ''}. To reproduce:\n{reproducer}")
     return Mistake("raises_always", section, hint)
 
 
@@ -205,7 +205,7 @@ def quoted(raised: Raised) -> str:
     return f" ({raised.type} at `{line}`)" if line else f" ({raised.type})"
 
 
-def _line_advice(raised: Raised) -> str:
+def line_advice(raised: Raised) -> str:
     """What the failing line (and the error's text) says is hard-coded."""
     advice = []
     unpack = re.search(r"unpack \(expected (\d+), got (\d+)\)", raised.text)

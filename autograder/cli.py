@@ -39,7 +39,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"autograder: {path}: no such file", file=sys.stderr)
         return EXIT_USAGE
     if path.is_dir():
-        print(f"autograder: {path} is a directory; give one .py file (or use `autograder batch {path}`)",
+        print(f"autograder: {path} is a directory; give one .py or .ipynb file (or use `autograder batch {path}`)",
               file=sys.stderr)
         return EXIT_USAGE
     from autograder.assignments import AssignmentError, registry
@@ -202,14 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the assignment to grade with (default: inferred from each file's functions, else "
                               "the config's `assignment`; see `autograder assignments`)")
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
-    grade_p.add_argument("path", help="the student's .py file")
+    grade_p.add_argument("path", help="the student's .py file or Jupyter notebook (.ipynb)")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
     grade_p.add_argument("--html", metavar="OUT", help="also write the report as a self-contained HTML page")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
     grade_p.set_defaults(func=cmd_grade)
     batch_p = sub.add_parser("batch", parents=[grading],
                              help="grade many submissions into a folder of reports and a gradebook")
-    batch_p.add_argument("submissions", nargs="+", help=".py files, folders (their *.py) or glob patterns")
+    batch_p.add_argument("submissions", nargs="+",
+                         help=".py and .ipynb files, folders (every file in them: *.py and *.ipynb are graded, "
+                              "any other gets a row saying why) or glob patterns")
     batch_p.add_argument("--out", required=True, help="folder for the reports, gradebook.csv, summary.json, scores.png")
     batch_p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                          help="submissions graded at once (default: the number of CPUs)")

@@ -88,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not target.exists():
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
-        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
+        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py or .ipynb file "
                                 "(autograder batch grades folders)")
     try:
         layers = course_layers(Path.cwd(), config.getoption("--grading-config"))

@@ -352,7 +352,6 @@ def test_usage_errors_exit_2(tmp_path: Path, config: Path, monkeypatch: pytest.M
     correct = str(SUBMISSIONS / "correct.py")
     assert run_cli(str(tmp_path / "nothing" / "*.py"), "--out", out) == cli.EXIT_USAGE
     assert "no submission files matched" in capsys.readouterr().err
-    assert run_cli(str(tmp_path), "--out", out) == cli.EXIT_USAGE  # a folder without .py files
     assert run_cli(correct, "--out", out, "--jobs", "0") == cli.EXIT_USAGE
     assert "--jobs" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
@@ -402,11 +401,12 @@ def test_inputs_and_report_names(tmp_path: Path) -> None:
     (tmp_path / "summary.py").write_text("")
     paths, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
                                       str(tmp_path / "summary.py"), str(tmp_path / "nobody.py")])
-    assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
+    assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "alice" / "notes.txt",  # notes.txt: a row
+                     tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
     assert unmatched == [str(tmp_path / "nobody.py")]
     names = batch.report_names(paths)
-    assert names[paths[0]] == "alice-attention" and names[paths[1]] == "bob-attention"
-    assert names[paths[2]].startswith("summary-")  # summary.json is the batch's own
+    assert names[paths[0]] == "alice-attention" and names[paths[2]] == "bob-attention"
+    assert names[paths[3]].startswith("summary-")  # summary.json is the batch's own
 
 
 # -- beyond one machine ---------------------------------------------------------------------------

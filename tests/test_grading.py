@@ -130,7 +130,7 @@ def test_two_runs_give_identical_reports_apart_from_timings(graded, tmp_path):
 
 def test_course_config_sets_points_and_hides_checks(tmp_path):
     (tmp_path / "autograder.toml").write_text(
-        'hidden = ["scores.any_shapes"]\n[points]\n"scores.values" = 40\n' + FAST_CONFIG)
+        'hidden = ["scores.any_shapes"]\n' + FAST_CONFIG + '[points]\n"scores.values" = 40\n')
     document = grade_quick(SUBMISSIONS / "buggy_no_scaling.py", tmp_path)
     checks = by_id(document)
     assert checks["scores.values"]["max_score"] == 40 and document["max_score"] == 116

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
+import nbformat  # noqa: F401 (see below)
 import torch
 from tqdm import tqdm
 
@@ -62,7 +63,8 @@ from autograder.runtime.submission import sha256_of
 
 # Everything a forked grading child runs is imported above, before any fork: a child forked while another
 # thread of its parent was importing a module would wait forever on that module's import lock. (diagnosis
-# is otherwise imported lazily, by the first failing check: grading the reference never imports it.)
+# is otherwise imported lazily, by the first failing check, and nbformat by the first notebook: grading the
+# reference never imports them.)
 
 OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with
@@ -134,18 +136,26 @@ class Job:
 # -- inputs --------------------------------------------------------------------------------------
 
 def collect(inputs: Sequence[str]) -> Tuple[List[Path], List[str]]:
-    """Files as given, `*.py` inside folders (not recursive), and glob matches; absolute, without repeats.
-    Returns (the files, the inputs that matched none)."""
+    """What gets a row: files as given and glob matches, whatever they are (`*.py` and `*.ipynb` are graded,
+    any other file's report says why it is not), the visible files inside folders (not recursive), and a
+    folder that has none; absolute, without repeats. Returns (the paths, the inputs that matched none)."""
     found: Dict[Path, None] = {}
     unmatched = []
     for item in inputs:
         matches = [Path(item)] if Path(item).exists() else [Path(m) for m in sorted(glob.glob(item))]
-        files = [f for path in matches for f in (sorted(path.glob("*.py")) if path.is_dir() else [path])]
+        files = [f for path in matches for f in (_in_folder(path) if path.is_dir() else [path])]
         if not files:
             unmatched.append(item)
         for file in files:
             found.setdefault(file.absolute())
     return list(found), unmatched
+
+
+def _in_folder(folder: Path) -> List[Path]:
+    """A folder's visible files (not `.ipynb_checkpoints/`, not subfolders), or the folder itself when it
+    has none: its row says that it holds nothing to grade."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return files or [folder]
 
 
 def report_names(paths: Sequence[Path]) -> Dict[Path, str]:
@@ -233,6 +243,10 @@ def grade_job(job: Job) -> Dict[str, Any]:
     warm_up = warm(job.settings)
     job.state.parent.mkdir(parents=True, exist_ok=True)
     job.state.unlink(missing_ok=True)  # from here until record(), the report counts as not graded
+    if job.path.is_dir():  # a folder with no file in it (see collect): nothing to fork a grader for
+        write_unfinished(job, f"{job.path.name} is a folder without a file to grade in it: batch grades the "
+                         f"*.py and *.ipynb files directly inside a folder, not its subfolders", 0.0, like=warm_up)
+        return record(job, "graded", 0.0)
     started = time.monotonic()
     parent = os.getpid()
     # Ctrl-C must stop the batch only: the child is born with SIGINT blocked and ignores it before unblocking

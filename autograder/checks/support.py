@@ -22,6 +22,7 @@ from autograder.assignments.spec import Assignment
 from autograder.config import Config
 from autograder.diagnosis import errors
 from autograder.feedback import CheckFailed
+from autograder.runtime import notebook
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
 
@@ -62,9 +63,15 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: floa
 
     - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
     - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
-      enough digits to see the difference, and the tolerance it missed.
+      enough digits to see the difference, and the tolerance it missed;
+    - for bool tensors (masks), how many entries differ and the first of them.
     """
     context = f" ({where})" if where else ""
+    if want.dtype == torch.bool:  # masks: how many entries differ, and the first of them
+        wrong = got != want
+        first = [int(i) for i in wrong.nonzero()[0]]
+        return (f"{what} differ from the reference in {int(wrong.sum())} of {want.numel()} entries, first at index "
+                f"{first} (yours {bool(got[tuple(first)])}, expected {bool(want[tuple(first)])}){context}")
     got64, want64 = got.detach().to(torch.float64), want.detach().to(torch.float64)
     for name, bad_got, bad_want in (("NaN", got64.isnan(), want64.isnan()),
                                     ("inf", got64.isinf(), want64.isinf())):
@@ -113,6 +120,23 @@ def _shapes(shapes: list) -> str:
     return text[0] if len(text) == 1 else f"({', '.join(text)})"
 
 
+def copied(value: Any) -> Any:
+    """A trusted copy of an input: tensors cloned, dicts of them (a block's params) copied entry by entry."""
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    return value
+
+
+def matches(got: Tensor, want: Tensor, config: Config) -> bool:
+    """got equals want: exactly for bool tensors (masks), within the config's tolerance for want's dtype."""
+    if want.dtype == torch.bool:
+        return bool(torch.equal(got, want))
+    tol = config.tolerance(want.dtype)
+    return bool(torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False))
+
+
 def outputs_of(value: Any) -> list:
     """An op's value as a list of its outputs (a bare tensor is one)."""
     return list(value) if isinstance(value, tuple) else [value]
@@ -146,7 +170,7 @@ class Checker:
 
     def expected_of(self, op: str, args: Sequence[Any]) -> Any:
         """The reference answer on trusted copies of the inputs."""
-        return self.reference(self.op(op))(*[a.clone() if isinstance(a, Tensor) else a for a in args])
+        return self.reference(self.op(op))(*[copied(a) for a in args])
 
     # -- validation -------------------------------------------------------------------------------
     def expect_tensor(self, value: Any, op: str, what: str, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -162,6 +186,9 @@ class Checker:
         if list(value.shape) != list(shape):
             raise CheckFailed(f"{fn} returned {what} of shape {shape_of(value)}; expected {list(shape)}",
                               self.shape_hint(op))
+        if value.dtype != dtype and dtype == torch.bool:
+            raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)}; expected bool",
+                              "a mask is True/False: build it with dtype=torch.bool (or compare, e.g. j <= i)")
         if value.dtype != dtype:
             raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)} for {dtype_name(dtype)} inputs",
                               "keep the input dtype: do not hard-code dtype= or call .float()/.double()")
@@ -217,9 +244,9 @@ class Checker:
         op = self.op(op)
         names = self.assignment.outputs(op)
         for got, want, name in zip(outputs_of(actual), outputs_of(expected), names):
-            tol = config.tolerance(want.dtype)
-            if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
+            if matches(got, want, config):
                 continue
+            tol = config.tolerance(want.dtype) if want.is_floating_point() else {"rtol": 0.0, "atol": 0.0}
             raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
                               diagnose=self.diagnoser(op, args, actual))
 
@@ -232,6 +259,21 @@ class Checker:
         self.compare(actual, expected, op, args, config, where)
         return actual
 
+    def expect_value_error(self, submission: Any, op: str, args: Sequence[Any], situation: str, hint: str) -> None:
+        """The op must refuse these args with ValueError (a contract's way of saying "not like this")."""
+        try:
+            value = submission.call(op, *args)
+        except SubmissionError as error:
+            if error.kind != "raised" or error.raised is None:
+                raise
+            if error.raised[0] == "ValueError":
+                return
+            raise CheckFailed(f"{self.label(op)} raised {error.raised[0]} when {situation}; the contract asks for a "
+                              "ValueError", hint) from None
+        got = (f"a tensor of shape {shape_of(value)}" if isinstance(value, Tensor) else
+               value.desc if isinstance(value, Foreign) else describe(value))
+        raise CheckFailed(f"{self.label(op)} returned {got} when {situation}, instead of raising ValueError", hint)
+
     # -- diagnosis ----------------------------------------------------------------------------------
     def diagnoser(self, op: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
         """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
@@ -243,7 +285,7 @@ class Checker:
         the catalogued mistake that raises it, else (given the `submission` and the error's `message`) the
         input kind that makes it raise, found by re-running the op through the seam (`explain_error`)."""
         catalogued = self._deferred("diagnose_error", op, args, *raised)
-        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+        frozen = tuple(copied(a) for a in args)
 
         def run() -> Any:
             found = catalogued()
@@ -330,7 +372,7 @@ class Checker:
 
     def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
         name = self.assignment.function_of(self.op(op))
-        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+        frozen = tuple(copied(a) for a in args)
         assignment = self.assignment
 
         def run() -> Any:
@@ -343,9 +385,9 @@ class Checker:
         """The failure for an output that carries no gradient, naming how the student cut it off."""
         from autograder import diagnosis
 
-        try:
-            source = Path(submission.path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        try:  # the module the worker imported (a notebook's code cells, IPython lines neutralised)
+            source = notebook.module_source(submission.path, Path(submission.path).read_bytes()).text
+        except (OSError, ValueError):  # unreadable, not UTF-8, not a notebook
             source = ""
         found = diagnosis.gradient_mistake(source)
         return CheckFailed(message, found.hint, found.id)

@@ -7,42 +7,53 @@ capstone passes its `Checker` (`autograder.checks.support`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from autograder.checks.support import outputs_of
 from autograder.runtime.submission import Submission
 
-Shapes = Callable[..., Tuple[Tensor, ...]]  # inputs -> empty tensors of the outputs' shapes and dtypes
+Shapes = Callable[..., Any]  # the op's args -> empty tensors of its outputs' shapes and dtypes (a tuple, or one)
+
+
+Pack = Callable[[List[Any]], List[Any]]  # the op's arguments from the (detached) inputs
 
 
 class _StudentOp(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, submission: Submission, checker: Any, op: str, shapes: Shapes, wrt: Sequence[int],
-                *inputs: Optional[Tensor]) -> Tuple[Tensor, ...]:
+                pack: Optional[Pack], targets: Sequence[Any], *inputs: Optional[Tensor]) -> Tuple[Tensor, ...]:
         device = next(t.device for t in inputs if isinstance(t, Tensor))
         args = [t.detach().cpu() if isinstance(t, Tensor) else t for t in inputs]
+        args = pack(args) if pack is not None else args
         outputs = checker.validate(submission.call(op, *args), op, shapes(*args))
-        ctx.submission, ctx.op, ctx.args, ctx.wrt = submission, op, args, list(wrt)
-        return tuple(o.to(device) for o in outputs)
+        ctx.submission, ctx.op, ctx.args, ctx.wrt, ctx.targets = submission, op, args, list(wrt), list(targets)
+        ctx.inputs = len(inputs)
+        return tuple(o.to(device) for o in outputs_of(outputs))
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Tensor) -> Tuple[Optional[Tensor], ...]:
         device = grad_outputs[0].device
-        _, grads = ctx.submission.vjp(ctx.op, ctx.args, ctx.wrt, [g.cpu() for g in grad_outputs])
+        _, grads = ctx.submission.vjp(ctx.op, ctx.args, ctx.targets, [g.cpu() for g in grad_outputs])
         by_input = dict(zip(ctx.wrt, grads))
-        moved = [by_input[i].to(device) if isinstance(by_input.get(i), Tensor) else None for i in range(len(ctx.args))]
-        return (None, None, None, None, None, *moved)
+        moved = [by_input[i].to(device) if isinstance(by_input.get(i), Tensor) else None for i in range(ctx.inputs)]
+        return (None,) * 7 + tuple(moved)
 
 
-def student_op(submission: Submission, checker: Any, op: str, shapes: Shapes,
-               wrt: Sequence[int]) -> Callable[..., Tuple[Tensor, ...]]:
+def student_op(submission: Submission, checker: Any, op: str, shapes: Shapes, wrt: Sequence[int],
+               pack: Optional[Pack] = None, targets: Optional[Sequence[Any]] = None) -> Callable[..., Tuple[Tensor, ...]]:
     """`fn(*inputs) -> outputs` backed by the submission's `op` (a tuple of several tensors), differentiable
-    with respect to the inputs at positions `wrt`; `shapes(*inputs)` gives the outputs' expected shapes."""
+    with respect to the inputs at positions `wrt`; `shapes(*args)` gives the outputs' expected shapes.
+
+    pack: builds the op's arguments from the inputs (e.g. a dict of parameters from loose tensors); then
+    `targets` says, for each position in wrt, which argument the seam differentiates (an index, or
+    (index, key) of a dict argument). Without pack the inputs are the arguments and targets are wrt."""
 
     def run(*inputs: Optional[Tensor]) -> Tuple[Tensor, ...]:
-        return _StudentOp.apply(submission, checker, op, shapes, tuple(wrt), *inputs)
+        return _StudentOp.apply(submission, checker, op, shapes, tuple(wrt), pack,
+                                tuple(wrt if targets is None else targets), *inputs)
 
     return run
 

@@ -23,12 +23,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 
 from autograder.feedback import Diagnosable
-from autograder.runtime import forkserver, protocol
+from autograder.runtime import forkserver, notebook, protocol
 from autograder.runtime.worker import Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
@@ -59,32 +59,45 @@ def sha256_of(path: Path) -> str:
 
 
 def precheck(path: Path) -> Optional[SubmissionError]:
-    """Problems found without running anything: not a file, not .py, empty, undecodable, syntax error."""
+    """Problems found without running anything: not a file, not .py or .ipynb, empty, undecodable, not a
+    notebook, a syntax error (in a notebook: which code cell, which line of it)."""
     path = Path(path)
     if not path.exists():
         return SubmissionError("invalid", f"{path} does not exist")
     if path.is_dir():
-        return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
-    if path.suffix != ".py":
-        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code in a .py file")
+        return SubmissionError("invalid", f"{path} is a directory; give the path of your .py or .ipynb file")
+    if path.suffix not in notebook.SUFFIXES:
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py) or a Jupyter notebook (.ipynb): "
+                               "save your code in a .py file or a notebook")
     raw = path.read_bytes()
     if not raw.strip():
         return SubmissionError("load", f"{path.name} is empty: start from the assignment's template in "
                                "student_submissions/")
     try:
-        source = raw.decode("utf-8")
+        source = notebook.module_source(path, raw)
     except UnicodeDecodeError as exc:
         return SubmissionError("load", f"{path.name} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#x}): "
                                "save it with UTF-8 encoding")
+    except notebook.NotebookError as exc:
+        return SubmissionError("load", f"{path.name} {exc}: save it again from Jupyter")
+    if not source.text.strip():
+        return SubmissionError("load", f"{path.name} has no code: its code cells are empty")
     try:
-        compile(source, str(path), "exec")
-    except SyntaxError as exc:
+        for _ in notebook.compile_cells(source, str(path)):
+            pass
+    except notebook.CellSyntaxError as exc:
         line = (exc.text or "").rstrip()
-        return SubmissionError("load", f"{path.name} has a syntax error at line {exc.lineno}: {exc.msg}"
+        return SubmissionError("load", f"{path.name} has a syntax error at {exc.where}: {exc.msg}"
                                + (f"\n    {line}" if line else ""))
-    except ValueError as exc:  # e.g. source with null bytes
-        return SubmissionError("load", f"{path.name} cannot be compiled: {exc}")
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting too deep for the compiler
+        return SubmissionError("load", f"{path.name} cannot be compiled: {type(exc).__name__}: {exc}")
     return None
+
+
+def _cell_number(value: Any) -> Optional[int]:
+    """The cell number in a worker's {"cell": n} (which the student's code could forge: only a number)."""
+    cell = value.get("cell") if isinstance(value, dict) else None
+    return cell if type(cell) is int and 0 < cell < 1_000_000 else None
 
 
 class _OutputDrain:
@@ -201,6 +214,7 @@ class Submission:
         settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
                     "hidden": list(self.hidden), "contract": self.contract}
         parent, process, output = launch(self.path, settings)
+        running: Optional[int] = None  # the notebook's code cell the worker last said it runs
         self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
         try:
             parent.settimeout(self.import_timeout)
@@ -209,11 +223,23 @@ class Submission:
                 self._stop()
                 raise RuntimeError(str(hello.get("error")))
             self._worker.layers = self.layers = list(hello.get("layers", []))
-            loaded, _ = protocol.recv(parent)
+            deadline = time.monotonic() + self.import_timeout
+            while True:  # a notebook's worker says which code cell it runs before each one
+                parent.settimeout(max(deadline - time.monotonic(), 1e-3))
+                loaded, _ = protocol.recv(parent)
+                if "running" not in loaded:
+                    break
+                running = _cell_number(loaded["running"])
         except (socket.timeout, protocol.ProtocolError, OSError) as exc:
             status = self._stop()
-            what = "did not finish importing" if isinstance(exc, socket.timeout) else "ended the worker process"
-            self.load_error = SubmissionError("load", f"{self.path.name} {what} while being imported{status}")
+            cell = f" (code cell {running} was running)" if running else ""
+            if isinstance(exc, socket.timeout):
+                message = (f"{self.path.name} did not finish importing within {self.import_timeout:g} s{cell}{status}: "
+                           "code that trains, plots or sleeps belongs under `if __name__ == \"__main__\":`, "
+                           "which Jupyter runs and grading skips")
+            else:
+                message = f"{self.path.name} ended the worker process while being imported{cell}{status}"
+            self.load_error = SubmissionError("load", message)
             return
         self._loaded(loaded)
 
@@ -333,13 +359,15 @@ class Submission:
         reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
 
-    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
-            ) -> Tuple[Any, List[Any]]:
-        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt].
+    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[Union[int, Tuple[int, str]]],
+            cotangents: Sequence[Optional[torch.Tensor]]) -> Tuple[Any, List[Any]]:
+        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt]; an entry of wrt is an
+        argument's index, or (index, key) for one tensor of a dict argument (args[index][key]).
 
         Returns (outputs, grads); a grad is None where the student's output does not depend on that input
         through autograd (detached, numpy round-trip, new tensor).
         """
-        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
+        targets = [list(w) if isinstance(w, tuple) else w for w in wrt]
+        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": targets, "cotangents": list(cotangents)},
                                        list(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["grads"], tensors)

@@ -1,10 +1,12 @@
 """The `autograder` command: `autograder grade PATH [--json OUT]`, `autograder batch SUBMISSIONS... --out DIR`,
-`autograder export REPORT --format classroom|gradescope`.
+`autograder export REPORT --format classroom|gradescope`, `autograder train [--builtin]`,
+`autograder generate --prompt TEXT`.
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
 config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report.
+Exit codes of `train` and `generate`: 0 done, 2 usage error (no corpus and no download, a bad model folder).
 """
 from __future__ import annotations
 
@@ -92,6 +94,56 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cpu_threads(threads: int) -> None:
+    """Before torch starts: OpenMP threads that sleep rather than spin while they wait (on a busy machine
+    spinning threads slow training by 10x), then the number of threads."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _cpu_threads(args.threads)
+    from dataclasses import replace
+
+    from autograder.lm import data, train
+
+    try:
+        corpus = Path(args.data) if args.data else data.corpus_path()
+    except data.CorpusError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.builtin:
+        config, out = train.BUILTIN_TRAINING, train.BUILTIN_DIR
+    else:
+        overrides = {k: v for k, v in (("max_iters", args.iters), ("seed", args.seed)) if v is not None}
+        config = replace(train.BUILTIN_TRAINING, **overrides)
+        out = Path(args.out) if args.out else data.default_cache_dir() / "tinygpt"
+    record = train.run(corpus, out, config)
+    print(f"validation loss {record['val_loss_nats_per_char']:.3f} nats/char (bigram baseline "
+          f"{record['bigram_val_loss']:.2f}); trained in {record['wall_s']:.0f} s ({record['cpu_s']:.0f} s CPU, "
+          f"{record['threads']} threads); saved to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    _cpu_threads(1)
+    from autograder.lm.generate import default_model_dir, generate
+
+    model_dir = Path(args.model) if args.model else default_model_dir()
+    if not (model_dir / "config.json").exists():
+        print(f"autograder: {model_dir} holds no trained model (run `autograder train` first)", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"(model: {model_dir})", file=sys.stderr)
+    sys.stdout.write(args.prompt)
+    for text in generate(args.prompt, model_dir, args.tokens, args.temperature, seed=args.seed):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Grade attention assignments.")
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
@@ -121,6 +173,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="classroom: the result=<base64> line for $GITHUB_OUTPUT; gradescope: results.json")
     export_p.add_argument("--out", help="write here instead of standard output (e.g. /autograder/results/results.json)")
     export_p.set_defaults(func=cmd_export)
+    train_p = sub.add_parser("train", help="train the course's TinyGPT on Tiny Shakespeare (downloaded once)")
+    train_p.add_argument("--data", help="the corpus file (default: cache/tinyshakespeare.txt, downloaded and "
+                                        "checked against its sha256)")
+    train_p.add_argument("--out", help="where to save the model (default: cache/tinygpt)")
+    train_p.add_argument("--iters", type=int, help="training steps (default: the built-in model's)")
+    train_p.add_argument("--seed", type=int, help="seed of the initialisation and the batches")
+    train_p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="CPU threads (default 2)")
+    train_p.add_argument("--builtin", action="store_true",
+                         help="retrain the built-in model exactly (fixed config and seed) into the package")
+    train_p.set_defaults(func=cmd_train)
+    generate_p = sub.add_parser("generate", help="continue a prompt with the trained TinyGPT")
+    generate_p.add_argument("--prompt", required=True, help='e.g. "ROMEO:" or "To be or not to be"')
+    generate_p.add_argument("--model", help="a folder written by `autograder train` (default: cache/tinygpt, "
+                                            "else the built-in model)")
+    generate_p.add_argument("--tokens", type=int, default=300, help="characters to generate (default 300)")
+    generate_p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    generate_p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    generate_p.set_defaults(func=cmd_generate)
     return parser
 
 

@@ -49,9 +49,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from autograder.batch import BatchBusy, NoSubmissions, final_line, run_batch
+    from autograder.batch.executors import ExecutorUnavailable
+    from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
     from autograder.config import ConfigError
-    from autograder.executors import ExecutorUnavailable
 
     if args.jobs < 1:
         print("autograder: --jobs must be at least 1", file=sys.stderr)
@@ -73,8 +73,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     import jsonschema
 
-    from autograder import report as report_mod
-    from autograder import views
+    from autograder.report import document as report_mod
+    from autograder.report import exports as views
 
     try:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))

@@ -27,8 +27,13 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 import torch
 from torch import Tensor
 
-from autograder.contract import COMPOSED_FROM, EXAMPLE_D, RETURN_ARITY, SECTION_FUNCTIONS
-from autograder.protocol import ERROR_TEXT, clip
+from autograder.contract import (
+    COMPOSED_FROM,
+    EXAMPLE_D,
+    RETURN_ARITY,
+    SECTION_FUNCTIONS,
+)
+from autograder.runtime.protocol import ERROR_TEXT, clip
 from reference import attention as ref
 
 ANY_SECTION = "any"  # the section of a mistake that any function can make (the gradient ones)

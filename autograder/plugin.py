@@ -13,12 +13,12 @@ from typing import Any, Dict, Generator, List, Optional
 import hypothesis.errors
 import pytest
 
-from autograder import report as report_mod
-from autograder import terminal
 from autograder.config import Config, ConfigError, load_config
 from autograder.contract import SECTION_FUNCTIONS, SECTIONS
 from autograder.feedback import CheckFailed, hint_for
-from autograder.submission import Submission, SubmissionError, answer_paths
+from autograder.report import document as report_mod
+from autograder.report import terminal
+from autograder.runtime.submission import Submission, SubmissionError, answer_paths
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 DEFAULT_REPORT = Path("grading") / "report.json"
@@ -88,7 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,
                                             config.getoption("--model"))
     config.args[:] = [str(CHECKS_DIR)]
-    from autograder.checks import settings  # registers and loads the derandomized hypothesis profile
+    from autograder.checks import (
+        settings,  # registers and loads the derandomized hypothesis profile
+    )
     settings.load(course)
 
 
@@ -109,7 +111,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def smoke_test(sub: Submission, section: str) -> Optional[Exception]:
     """Call the section's function once on the example; the error if it gives no usable answer."""
-    from autograder.checks.support import EXAMPLE, call_checked, expected_of, function_name, section_args
+    from autograder.checks.support import (
+        EXAMPLE,
+        call_checked,
+        expected_of,
+        function_name,
+        section_args,
+    )
 
     if section not in SECTION_FUNCTIONS:
         return None

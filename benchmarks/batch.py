@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from _common import REPO, student_command
+
 SOURCES = sorted((REPO / "student_submissions").glob("*.py"))
 DEFAULT_CONFIG = "[model]\nenabled = false\n"
 

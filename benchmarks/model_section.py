@@ -33,11 +33,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from autograder import model_utils  # noqa: E402
+from autograder.checks import test_model as checks  # noqa: E402
 from autograder.contract import PROMPT_EXAMPLE  # noqa: E402
 from autograder.grade import grade  # noqa: E402
-from autograder.checks import test_model as checks  # noqa: E402
-from autograder.model_utils import ModelUnavailableError, one_cpu_thread  # noqa: E402
+from autograder.model import (
+    compare,  # noqa: E402
+    heatmaps,  # noqa: E402
+    loading,  # noqa: E402
+)
+from autograder.model.loading import ModelUnavailableError, one_cpu_thread  # noqa: E402
 from reference.attention import scaled_dot_product_attention  # noqa: E402
 
 
@@ -85,7 +89,7 @@ def main() -> None:
     start = time.perf_counter()
     try:
         # the grader's own per-process cache, so the graded runs below reuse this very model
-        model, tokenizer = checks._load(args.model or model_utils.DEFAULT_MODEL)
+        model, tokenizer = checks._load(args.model or loading.DEFAULT_MODEL)
         source = args.model or "distilgpt2 (cached)"
     except ModelUnavailableError:
         if args.model:
@@ -111,7 +115,7 @@ def main() -> None:
             model(**inputs, output_attentions=True, output_hidden_states=True, use_cache=False)
 
     def comparison() -> None:
-        model_utils.compare_attention_implementations(model, tokenizer, scaled_dot_product_attention)
+        compare.compare_attention_implementations(model, tokenizer, scaled_dot_product_attention)
 
     print(f"model: {source} on {device}, prompt {PROMPT_EXAMPLE!r} ({inputs['input_ids'].shape[-1]} tokens)")
     print(f"load_mini_transformer: {load_s * 1000:.0f} ms; torch threads {threads} (the model section uses 1)")
@@ -130,11 +134,11 @@ def main() -> None:
 
     # the model section as graded, parts timed from outside
     parts: Dict[str, List[float]] = {}
-    names = {"compare_attention_implementations": "comparisons (attention mode, projections mode)",
-             "_continuation": "  of which the greedy continuations",
-             "visualize_model_comparison": "heatmaps (one PNG per head)"}
-    for function, name in names.items():
-        setattr(model_utils, function, timed(parts, name, getattr(model_utils, function)))
+    names = {(compare, "compare_attention_implementations"): "comparisons (attention mode, projections mode)",
+             (compare, "_continuation"): "  of which the greedy continuations",
+             (heatmaps, "visualize_model_comparison"): "heatmaps (one PNG per head)"}
+    for (module, function), name in names.items():
+        setattr(module, function, timed(parts, name, getattr(module, function)))
     out = Path(tempfile.mkdtemp())
     config = out / "autograder.toml"
     config.write_text("[hypothesis]\nmax_examples = 5\n")
@@ -144,7 +148,7 @@ def main() -> None:
         parts.clear()
         reset_peak(device)
         begin = time.perf_counter()
-        document = grade(submission, out / f"report{i}.json", model=args.model or model_utils.DEFAULT_MODEL,
+        document = grade(submission, out / f"report{i}.json", model=args.model or loading.DEFAULT_MODEL,
                          config_file=config, echo=False, extra=["-k", "model"])
         wall = time.perf_counter() - begin
         metrics = document["metrics"].get("model")

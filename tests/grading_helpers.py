@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
-from autograder import report as report_mod
 from autograder.grade import grade
+from autograder.report import document as report_mod
 
 REPO = Path(__file__).resolve().parent.parent
 SUBMISSIONS = REPO / "student_submissions"

@@ -65,7 +65,7 @@ def gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gpt2(gpt2_dir: Path) -> Tuple[torch.nn.Module, object]:
     """(model, tokenizer) of the seeded distilgpt2-shaped GPT-2, on the CPU."""
-    from autograder.model_utils import load_mini_transformer
+    from autograder.model.loading import load_mini_transformer
 
     return load_mini_transformer(str(gpt2_dir), device="cpu")
 
@@ -73,7 +73,7 @@ def gpt2(gpt2_dir: Path) -> Tuple[torch.nn.Module, object]:
 @pytest.fixture(scope="session")
 def minilm() -> Tuple[torch.nn.Module, object]:
     """(model, tokenizer) of the pretrained all-MiniLM-L6-v2 encoder, on the CPU."""
-    from autograder.model_utils import load_mini_transformer
+    from autograder.model.loading import load_mini_transformer
 
     folder = minilm_dir()
     if folder is None:

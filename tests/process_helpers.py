@@ -1,6 +1,6 @@
 """Processes seen through /proc, for the tests that assert that grading leaves none behind.
 
-Deliberately independent of `autograder.sandbox.reaper`, which those tests check.
+Deliberately independent of `autograder.runtime.sandbox.reaper`, which those tests check.
 """
 from __future__ import annotations
 

@@ -20,9 +20,10 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from autograder import batch, cli
-from autograder import report as report_mod
+from autograder import cli
+from autograder.batch import runner as batch
 from autograder.grade import grade
+from autograder.report import document as report_mod
 from tests.grading_helpers import REPO, SUBMISSIONS, fast_config, passed
 from tests.process_helpers import leftovers, living_descendants
 from tests.test_hostile import HOSTILE, NAMES, ZEROS, fill
@@ -382,7 +383,7 @@ def test_a_second_batch_on_the_same_folder_exits_2(tmp_path: Path, config: Path,
 def test_unreachable_scheduler_exits_2(tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("dask.distributed")
-    from autograder import executors
+    from autograder.batch import executors
 
     monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
     with socket.socket() as probe:  # a port where nothing listens
@@ -434,7 +435,7 @@ def test_local_dask_cluster(tmp_path: Path, config: Path) -> None:
     assert found["correct"]["score"] == MAX_SCORE and 0 < found["buggy_no_scaling"]["score"] < MAX_SCORE
     assert found["template"]["score"] == 0
     assert json.loads((out / "summary.json").read_text())["outcome"] == {"graded": 3}
-    assert any(b"autograder.forkserver" in command for command in commands)  # workers forked on the worker
+    assert any(b"autograder.runtime.forkserver" in command for command in commands)  # workers forked on the worker
     left = leftovers(tree | (living_descendants(os.getpid()) - before), wait_s=10.0)
     # multiprocessing's resource tracker serves this test process until it exits: Dask's, not a grade's
     assert [line for line in left if "multiprocessing.resource_tracker" not in line] == []

@@ -17,9 +17,24 @@ import pytest
 import torch
 from torch import Tensor
 
-from autograder.contract import COMPOSED_FROM, EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
-from autograder.diagnosis import (_CANDIDATE_RULES, ANY_SECTION, GRADIENT_MISTAKES, MISTAKES, Mistake, diagnose,
-                                 diagnose_error, gradient_mistake, mistake)
+from autograder.contract import (
+    COMPOSED_FROM,
+    EXAMPLE_D,
+    EXAMPLE_SEQ,
+    RETURN_ARITY,
+    SECTION_FUNCTIONS,
+)
+from autograder.diagnosis import (
+    _CANDIDATE_RULES,
+    ANY_SECTION,
+    GRADIENT_MISTAKES,
+    MISTAKES,
+    Mistake,
+    diagnose,
+    diagnose_error,
+    gradient_mistake,
+    mistake,
+)
 from reference import attention as ref
 
 SUBMISSIONS = Path(__file__).resolve().parents[1] / "student_submissions"

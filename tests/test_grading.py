@@ -9,7 +9,15 @@ import pytest
 
 from autograder import diagnosis
 from autograder.config import load_config
-from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, by_id, fast_config, grade_quick, lost, variant
+from tests.grading_helpers import (
+    FAST_CONFIG,
+    SUBMISSIONS,
+    by_id,
+    fast_config,
+    grade_quick,
+    lost,
+    variant,
+)
 
 CORRECT = sorted(SUBMISSIONS.glob("correct*.py"))
 BUGGY = sorted(SUBMISSIONS.glob("buggy_*.py"))
@@ -129,7 +137,7 @@ def test_course_config_sets_points_and_hides_checks(tmp_path):
 
 
 def test_terminal_says_a_shared_hint_once_after_the_checks_it_explains(graded):
-    from autograder import terminal
+    from autograder.report import terminal
 
     document = graded[SUBMISSIONS / "buggy_softmax_wrong_axis.py"]
     hint = diagnosis.mistake("softmax_wrong_axis").hint

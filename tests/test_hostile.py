@@ -31,7 +31,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from autograder import plugin, terminal
+from autograder import plugin
+from autograder.report import terminal
 from tests.grading_helpers import CORRECT, REPO, by_id, fast_config, grade_quick, passed
 from tests.process_helpers import descendants, processes
 

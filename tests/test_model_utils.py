@@ -12,24 +12,32 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from autograder import metrics
 from autograder.contract import PROMPT_EXAMPLE
 from autograder.feedback import CheckFailed
-from autograder.heatmaps import HeatmapFigure, attention_heatmap_pair, visualize_model_comparison
-from autograder.submission import SubmissionError
-from autograder.model_utils import (
-    ModelIntegrationError,
-    ModelUnavailableError,
+from autograder.model import metrics
+from autograder.model.compare import (
     compare_attention_implementations,
-    extract_attention_layer,
-    exact_float32,
     extract_attention_weights,
-    injected_attention,
-    load_mini_transformer,
-    one_cpu_thread,
-    replace_attention_mechanism,
     run_inference_comparison,
 )
+from autograder.model.heatmaps import (
+    HeatmapFigure,
+    attention_heatmap_pair,
+    visualize_model_comparison,
+)
+from autograder.model.loading import (
+    ModelUnavailableError,
+    exact_float32,
+    load_mini_transformer,
+    one_cpu_thread,
+)
+from autograder.model.surgery import (
+    ModelIntegrationError,
+    extract_attention_layer,
+    injected_attention,
+    replace_attention_mechanism,
+)
+from autograder.runtime.submission import SubmissionError
 from reference.attention import linear_projections, scaled_dot_product_attention
 from tests.model_fixtures import gpt2, gpt2_dir, minilm  # noqa: F401  (pytest fixtures)
 
@@ -89,7 +97,7 @@ def test_offline_empty_cache_gives_one_clear_error(tmp_path, monkeypatch):
         load_mini_transformer("distilgpt2", cache_dir=tmp_path / "empty")
     message = str(caught.value)
     assert "'distilgpt2' is not in the model cache" in message and "HF_HUB_OFFLINE=1" in message
-    assert "from autograder.model_utils import load_mini_transformer; load_mini_transformer(" in message
+    assert "from autograder.model.loading import load_mini_transformer; load_mini_transformer(" in message
     assert caught.value.__suppress_context__  # no hub traceback chained under it
 
 
@@ -267,11 +275,10 @@ def test_gradients_reach_the_blocks_projection(gpt2):
 def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
     """The student's backward runs through the Submission seam; --no-sandbox answers inside autograd's
     backward, where grad mode is off, and must still give their gradients."""
-    from autograder import bridge
-    from autograder.submission import Submission
-    from tests.grading_helpers import SUBMISSIONS
-
     from autograder.checks.test_model import block_gradients
+    from autograder.model import bridge
+    from autograder.runtime.submission import Submission
+    from tests.grading_helpers import SUBMISSIONS
 
     model, tokenizer = gpt2
     inputs = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")
@@ -351,12 +358,12 @@ def test_causal_mask_is_rebuilt_when_the_model_passes_none(gpt2, gpt2_dir):
 
 def test_a_second_comparison_reuses_the_production_forward(gpt2, gpt2_reference, monkeypatch):
     """Projections mode after attention mode: production's forward on the same prompt is not run again."""
-    import autograder.model_utils as model_utils
+    from autograder.model import compare
 
     model, tokenizer = gpt2
     forwards = []
-    real_forward = model_utils._forward
-    monkeypatch.setattr(model_utils, "_forward", lambda m, *a: forwards.append(m) or real_forward(m, *a))
+    real_forward = compare._forward
+    monkeypatch.setattr(compare, "_forward", lambda m, *a: forwards.append(m) or real_forward(m, *a))
     again = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
                                               route_projections=linear_projections, continuation_tokens=0,
                                               reference=gpt2_reference)
@@ -371,11 +378,11 @@ def test_a_second_comparison_reuses_the_production_forward(gpt2, gpt2_reference,
 
 
 def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference):
-    import autograder.model_utils as model_utils
+    from autograder.model import compare
 
     model, tokenizer = gpt2
     ids = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")["input_ids"]
-    assert gpt2_reference.continuation["reference_ids"] == model_utils._greedy(model, ids, 5)
+    assert gpt2_reference.continuation["reference_ids"] == compare._greedy(model, ids, 5)
     production_forwards = []
     hook = model.register_forward_pre_hook(lambda module, args: production_forwards.append(module is model))
     try:
@@ -419,8 +426,8 @@ def test_heatmaps_are_written(gpt2_reference, tmp_path):
 
 def test_one_reused_figure_draws_each_map_afresh(tmp_path):
     """Blitting over a shared background: each PNG shows its own maps, never a previous head's."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     tokens = ["The", " cat", " sat"]
     uniform, diagonal = torch.full((3, 3), 1 / 3), torch.eye(3)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import sandbox
-from autograder.sandbox import landlock
+from autograder.runtime import sandbox
+from autograder.runtime.sandbox import landlock
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux",
                                 reason="forked workers are Linux-only (fork after torch is unsafe on macOS)")
@@ -263,7 +263,7 @@ def test_the_environment_block_the_process_started_with_is_wiped(tmp_path: Path)
     """/proc/self/environ and the stack still hold the original strings after os.environ.clear()."""
     script = textwrap.dedent(f"""
         import ctypes, json
-        from autograder import sandbox
+        from autograder.runtime import sandbox
         fields = open("/proc/self/stat", "rb").read().rsplit(b")", 1)[1].split()
         start, end = int(fields[47]), int(fields[48])
         sandbox.harden(sandbox.Policy(workdir={str(tmp_path)!r}))

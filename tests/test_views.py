@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import views
+from autograder.report import exports as views
 from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, grade_quick
 
 

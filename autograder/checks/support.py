@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from autograder.config import Config
 from autograder.contract import EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
 from autograder.feedback import CheckFailed
-from autograder.protocol import Foreign, describe
-from autograder.submission import SubmissionError
+from autograder.runtime.protocol import Foreign, describe
+from autograder.runtime.submission import SubmissionError
 from reference import attention as ref
 
 Tensor = torch.Tensor

@@ -6,8 +6,15 @@ from typing import Any, List
 import pytest
 import torch
 
-from autograder.checks.support import (Case, expected_of, function_name, label, no_gradient, section_args,
-                                       validate)
+from autograder.checks.support import (
+    Case,
+    expected_of,
+    function_name,
+    label,
+    no_gradient,
+    section_args,
+    validate,
+)
 from autograder.feedback import CheckFailed
 
 SECTIONS = ("projections", "scores", "softmax", "values", "attention")

@@ -14,15 +14,15 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import torch
 
-from autograder import bridge, model_utils
 from autograder.checks.support import Case, diagnoser, no_gradient
 from autograder.feedback import CheckFailed, hint_for
+from autograder.model import bridge, compare, heatmaps, loading, surgery
 
 
 @functools.lru_cache(maxsize=2)
 def _load(name: str) -> Tuple[Any, Any]:
     """One load per process and model (batch grading and repeated grades reuse it)."""
-    return model_utils.load_mini_transformer(name)
+    return loading.load_mini_transformer(name)
 
 
 def _state(grading: Any, submission: Any) -> Dict[str, Any]:
@@ -35,10 +35,10 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
         start = time.perf_counter()
         model, tokenizer = _load(grading.model)
         state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
-        causal = model_utils.is_causal_lm(model.config)
+        causal = loading.is_causal_lm(model.config)
         prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
         state["prompt"] = prompt
-        comparison = model_utils.compare_attention_implementations(
+        comparison = compare.compare_attention_implementations(
             model, tokenizer, bridge.student_attention(submission), prompt, int(settings["layer"]),
             continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
         state["comparison"] = comparison
@@ -47,14 +47,14 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
         if settings["heatmaps"]:
             folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
             try:
-                paths = model_utils.visualize_model_comparison(comparison, folder)
+                paths = heatmaps.visualize_model_comparison(comparison, folder)
             except (OSError, ValueError, RuntimeError) as exc:  # pictures are extras: never cost points
                 metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
                 paths = []
             grading.extra.setdefault("artifacts", []).extend(
                 {"kind": "heatmap", "path": str(p), "description": "production | student | difference"}
                 for p in paths)
-    except (model_utils.ModelUnavailableError, model_utils.ModelIntegrationError, CheckFailed) as exc:
+    except (loading.ModelUnavailableError, surgery.ModelIntegrationError, CheckFailed) as exc:
         state["error"] = exc
     grading.extra["model_state"] = state
     return state
@@ -63,7 +63,7 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
 @pytest.fixture
 def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
     start = time.perf_counter()
-    with model_utils.one_cpu_thread(), model_utils.exact_float32():
+    with loading.one_cpu_thread(), loading.exact_float32():
         state = _state(grading, submission)
         error = state.get("error")
         if isinstance(error, CheckFailed):
@@ -80,7 +80,7 @@ def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
 
 
 def _error_hint(error: Exception, projections: bool = False) -> str:
-    if isinstance(error, model_utils.ModelUnavailableError):
+    if isinstance(error, loading.ModelUnavailableError):
         return "the model could not be loaded on this machine; this is not about your code"
     cause = error.__cause__  # what the worker said: a missing function, a hang, a crash has its own hint
     if getattr(cause, "kind", "raised") != "raised" and hint_for(cause):
@@ -149,11 +149,11 @@ def test_outputs_match(model_run, submission, course):
 def test_projections_inside_the_model(model_run, submission, course):
     """Second mode: the block's own projection weights also go through the student's linear_projections."""
     try:
-        comparison = model_utils.compare_attention_implementations(
+        comparison = compare.compare_attention_implementations(
             model_run["model"], model_run["tokenizer"], bridge.student_attention(submission), model_run["prompt"],
             int(course.model["layer"]), route_projections=bridge.student_projections(submission),
             continuation_tokens=0, reference=model_run["comparison"])
-    except model_utils.ModelIntegrationError as error:
+    except surgery.ModelIntegrationError as error:
         raise CheckFailed(str(error), _error_hint(error, projections=True)) from None
     gap = comparison.block_output_max_abs_diff
     if gap > course.model["logits_atol"]:
@@ -181,15 +181,15 @@ def test_gradients_inside_the_model(model_run, submission, course):
     """Gradients through the student's attention reach the block's weights and equal production's."""
     model, tokenizer = model_run["model"], model_run["tokenizer"]
     layer = int(course.model["layer"])
-    params = list(model_utils.extract_attention_layer(model, layer).parameters())
+    params = list(surgery.extract_attention_layer(model, layer).parameters())
     prompt = model_run["prompt"]
     inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str)).to(model.device)
 
     expected = block_gradients(model, inputs, params)
-    student_model = model_utils.replace_attention_mechanism(model, bridge.student_attention(submission), layer)
+    student_model = surgery.replace_attention_mechanism(model, bridge.student_attention(submission), layer)
     try:
         got = block_gradients(student_model, inputs, params)
-    except model_utils.ModelIntegrationError as error:
+    except surgery.ModelIntegrationError as error:
         raise CheckFailed(str(error), _error_hint(error)) from None
     finally:
         del student_model

@@ -10,8 +10,15 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.checks.support import (call_checked, cases, check_against_reference, diagnoser, expected_of,
-                                       projection_args, section_args)
+from autograder.checks.support import (
+    call_checked,
+    cases,
+    check_against_reference,
+    diagnoser,
+    expected_of,
+    projection_args,
+    section_args,
+)
 from autograder.feedback import CheckFailed
 
 MASKS = ("none", "causal", "random")

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.support import EXAMPLE, Case, call_checked, expected_of, function_name, section_args
+from autograder.checks.support import (
+    EXAMPLE,
+    Case,
+    call_checked,
+    expected_of,
+    function_name,
+    section_args,
+)
 
 SHAPE_SECTIONS = ("projections", "scores", "softmax", "values", "attention")
 CROSS = Case(batch=(2,), seq_q=4, seq_k=7, d_k=16, d_v=8, mask="random", seed=3)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.support import EXAMPLE, Case, check_against_reference, section_args
+from autograder.checks.support import (
+    EXAMPLE,
+    Case,
+    check_against_reference,
+    section_args,
+)
 
 FIXED = {
     "projections": [EXAMPLE, Case(batch=(2, 3), seq_q=5, d_k=8, d_v=12, seed=1)],

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from autograder.checks.support import validate
-from autograder.submission import Submission
+from autograder.runtime.submission import Submission
 
 
 def _expected(Q: Tensor, K: Tensor, V: Tensor) -> Tuple[Tensor, Tensor]:

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from autograder import report as report_mod
 from autograder.contract import SECTIONS
+from autograder.report import document as report_mod
 
 HISTOGRAM_BINS = 10
 SLOWEST = 5

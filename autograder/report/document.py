@@ -1,6 +1,6 @@
 """The JSON report: the one document every grading run produces and every other view reads.
 
-Schema: `autograder/schema/report.schema.json` (`schema_version` below). Writes are atomic (a temp
+Schema: `autograder/report/schema/report.schema.json` (`schema_version` below). Writes are atomic (a temp
 file renamed into place), so a crash never leaves half a report.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `Runner` holds the student's module and turns each request into a call of their code; it never sees a
 reference result. `serve` runs a Runner over a socket (one worker process per submission, see
-`autograder.submission`); `python -m autograder.worker` is that process's entry point.
+`autograder.runtime.submission`); `python -m autograder.runtime.worker` is that process's entry point.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 
 import torch
 
-from autograder import protocol
 from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
-from autograder.guards import BannedAPIError, guarded
+from autograder.runtime import protocol
+from autograder.runtime.guards import BannedAPIError, guarded
 
 COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
 MODULE_NAME = "submission"
@@ -196,7 +196,7 @@ def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
     """Apply the sandbox policy the grader sent; returns the active isolation layers."""
     if not settings.get("harden", True):
         return []
-    from autograder import sandbox
+    from autograder.runtime import sandbox
 
     # the submission file only, never its folder: in a batch that folder holds every classmate's file;
     # what it writes goes to a private tmpfs over the workdir (WORKDIR_MB), not to the grader's disk
@@ -208,7 +208,7 @@ def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
 
 def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     """Be the worker for `submission` on the socket `fd`: harden, load, serve, exit. Shared by the spawned
-    worker (`main`) and the fork-server's children (`autograder.forkserver`); stdout and stderr are the
+    worker (`main`) and the fork-server's children (`autograder.runtime.forkserver`); stdout and stderr are the
     grader's output pipe by then."""
     torch.set_num_threads(1)
     sock = socket.socket(fileno=fd)

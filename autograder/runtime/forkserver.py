@@ -1,9 +1,9 @@
 """A warm fork-server for sandboxed workers: a worker in milliseconds instead of a fresh interpreter (~0.7 s).
 
-`python -m autograder.forkserver` is a separate interpreter that imports torch, `autograder.worker` and
-`autograder.sandbox` once (never `reference`: a worker forked from a process holding right answers could
+`python -m autograder.runtime.forkserver` is a separate interpreter that imports torch, `autograder.runtime.worker` and
+`autograder.runtime.sandbox` once (never `reference`: a worker forked from a process holding right answers could
 read them), prepares the sandbox, becomes a subreaper and then forks one worker per request. The child
-runs exactly what a spawned worker runs (`autograder.worker.run`): one torch thread, harden, import the
+runs exactly what a spawned worker runs (`autograder.runtime.worker.run`): one torch thread, harden, import the
 submission, serve.
 
 Grader side: `start()` launches the server for this grading process and everything it forks later;
@@ -143,7 +143,7 @@ def start() -> Optional[ForkServer]:
     with listener:
         # its own session: Ctrl-C in the terminal reaches the grader (which lets running grades finish with
         # their workers), never the server; the server ends when its stdin closes
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", "--fd", str(listener.fileno())],
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.runtime.forkserver", "--fd", str(listener.fileno())],
                                 pass_fds=(listener.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 env=clean_environment(), cwd="/", start_new_session=True)
     _server = ForkServer(proc, address)
@@ -260,7 +260,7 @@ class Server:
             os.dup2(out_fd, 1)
             os.dup2(out_fd, 2)
             os.close(null)
-            from autograder import worker
+            from autograder.runtime import worker
 
             worker.run(sock_fd, submission, settings)
         finally:
@@ -268,7 +268,7 @@ class Server:
 
     def _stop(self, pid: int) -> Optional[int]:
         """kill_tree the worker (while it is unreaped, see sandbox.kill_tree), reap it, forget it."""
-        from autograder import sandbox
+        from autograder.runtime import sandbox
 
         ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         sandbox.kill_tree(pid)
@@ -321,10 +321,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--fd", type=int, required=True, help="the listening socket")
     args = parser.parse_args(argv)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # the cwd would be readable to workers
-    from autograder import sandbox, worker  # noqa: F401  (every worker starts with these and torch imported)
+    from autograder.runtime import (
+        sandbox,
+        worker,  # noqa: F401  (every worker starts with these and torch imported)
+    )
 
     if "reference" in sys.modules:
-        raise SystemExit("autograder.forkserver: the reference answers were imported; refusing to fork workers")
+        raise SystemExit("autograder.runtime.forkserver: the reference answers were imported; refusing to fork workers")
     _warm_torch()
     sandbox.prepare()
     sandbox.become_subreaper()

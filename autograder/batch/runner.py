@@ -6,12 +6,12 @@ The parent imports torch, transformers and the checks, starts one fork-server fo
 grades the reference implementation once (hypothesis, torch and the model are warm after that). Each
 submission is then graded by `grade()` in a child forked from that parent, which writes the report the
 single-file grader writes and exits. The unit of work, `grade_job`, runs behind a
-`concurrent.futures.Executor` (`autograder.executors`): locally `jobs` at a time, or on a Dask cluster.
+`concurrent.futures.Executor` (`autograder.batch.executors`): locally `jobs` at a time, or on a Dask cluster.
 A child that runs past its wall-clock limit is killed with everything it started and a child that dies
 is replaced by an error report, so no submission stops the batch.
 
 DIR gets `<name>.json` per submission, `gradebook.csv`, `summary.json` and `scores.png`
-(`autograder.gradebook`), and `.batch/<name>.json`, which records what each report was graded with: a
+(`autograder.report.gradebook`), and `.batch/<name>.json`, which records what each report was graded with: a
 rerun skips submissions whose report has the same sha256, autograder version and config fingerprint
 (`--force` regrades everything; runs that timed out or crashed are always retried), and `.batch/<name>.log`
 (what the grading process wrote to stderr, when anything). Every file is written
@@ -43,20 +43,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
-import reference.attention
 import torch
 from tqdm import tqdm
 
-from autograder import __version__, diagnosis, forkserver, gradebook  # noqa: F401 (diagnosis: see below)
-from autograder import report as report_mod
+import reference.attention
+from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see below)
+from autograder.batch.executors import executor
 from autograder.config import Config, load_config
 from autograder.contract import SECTIONS
-from autograder.executors import executor
 from autograder.grade import grade
-from autograder.model_utils import one_cpu_thread
-from autograder.sandbox import kill_tree
-from autograder.sandbox.process import die_with_parent
-from autograder.submission import sha256_of
+from autograder.model.loading import one_cpu_thread
+from autograder.report import document as report_mod
+from autograder.report import gradebook
+from autograder.runtime import forkserver
+from autograder.runtime.sandbox import kill_tree
+from autograder.runtime.sandbox.process import die_with_parent
+from autograder.runtime.submission import sha256_of
 
 # Everything a forked grading child runs is imported above, before any fork: a child forked while another
 # thread of its parent was importing a module would wait forever on that module's import lock. (diagnosis

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
-from autograder.report import failing_groups
+from autograder.report.document import failing_groups
 
 OUTPUT_LINES = 20
 

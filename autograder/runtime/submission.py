@@ -1,12 +1,12 @@
 """The one seam through which every check reaches student code.
 
 `Submission` runs the student's file in a worker process (default) or in-process (`--no-sandbox`, for
-breakpoints); both backends speak the same wire format (`autograder.protocol`), so only plain tensors
+breakpoints); both backends speak the same wire format (`autograder.runtime.protocol`), so only plain tensors
 ever come back. Errors in student code become `SubmissionError`s with a student-facing message.
 
-A worker comes from the fork-server when one runs for this grading process (`autograder.forkserver`,
+A worker comes from the fork-server when one runs for this grading process (`autograder.runtime.forkserver`,
 started by batch grading: milliseconds a worker), else from a fresh interpreter (`python -m
-autograder.worker`, ~0.7 s: cheaper than starting a fork-server for one submission).
+autograder.runtime.worker`, ~0.7 s: cheaper than starting a fork-server for one submission).
 """
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tupl
 
 import torch
 
-from autograder import forkserver, protocol
 from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.feedback import Diagnosable
-from autograder.worker import COMPOSED, Runner
+from autograder.runtime import forkserver, protocol
+from autograder.runtime.worker import COMPOSED, Runner
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
@@ -129,11 +129,11 @@ class _SpawnedProcess:
 
 
 def _spawn(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
-    """Start `python -m autograder.worker`: (our end of its socket, the process, its stdout+stderr)."""
+    """Start `python -m autograder.runtime.worker`: (our end of its socket, the process, its stdout+stderr)."""
     ours, theirs = socket.socketpair()
     with theirs:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", "--fd", str(theirs.fileno()), "--submission", str(path),
+            [sys.executable, "-m", "autograder.runtime.worker", "--fd", str(theirs.fileno()), "--submission", str(path),
              "--policy", json.dumps(settings)],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=settings["workdir"], env=forkserver.clean_environment(),

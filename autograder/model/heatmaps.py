@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from autograder.model_utils import ModelComparison
+    from autograder.model.compare import ModelComparison
 
 DPI = 80
 

@@ -1,0 +1,1 @@
+"""Batch grading: many submissions from a warm parent (`runner`), locally or on Dask (`executors`)."""

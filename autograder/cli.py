@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     grading = argparse.ArgumentParser(add_help=False)  # what grade and batch share
-    grading.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
+    grading.add_argument("--model", help="hub id, local directory, or `builtin` (the model shipped in the "
+                                         "package); default: config, distilgpt2")
     grading.add_argument("--config", help="a course config file (autograder.toml format)")
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
     grade_p.add_argument("path", help="the student's .py file")

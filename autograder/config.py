@@ -19,6 +19,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 import torch
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+NOT_GRADED_MODES = ("exclude", "incomplete")  # [model] not_graded: checks no model could run count or not
 
 
 class ConfigError(ValueError):
@@ -82,6 +83,11 @@ class Config:
     def model(self) -> Dict[str, Any]:
         return self.data["model"]
 
+    @property
+    def not_graded_counts(self) -> bool:
+        """Whether checks that could not run keep their points in the maximum (the grade is then incomplete)."""
+        return self.data["model"]["not_graded"] == "incomplete"
+
     def with_overrides(self, overrides: Dict[str, Any]) -> "Config":
         return Config(_merge(self.data, overrides), self.sources)
 
@@ -107,4 +113,7 @@ def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None) 
     unknown = set(data) - set(_read_toml(DEFAULTS_FILE))
     if unknown:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {sources[-1]}")
+    if data["model"].get("not_graded") not in NOT_GRADED_MODES:
+        raise ConfigError(f"[model] not_graded must be one of {list(NOT_GRADED_MODES)}, "
+                          f"not {data['model'].get('not_graded')!r}")
     return Config(data, tuple(sources))

@@ -10,9 +10,9 @@ from typing import Iterator, Optional
 
 import torch
 
+from autograder.lm import BUILTIN_DIR
 from autograder.lm.data import default_cache_dir
 from autograder.lm.export import load
-from autograder.lm.train import BUILTIN_DIR
 from reference.tinygpt import sample
 
 TRAINED_DIR_NAME = "tinygpt"

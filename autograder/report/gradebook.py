@@ -31,15 +31,22 @@ class Row:
     outcome: str
 
 
+def _section_cell(section: Any) -> Any:
+    if section is None:
+        return ""
+    return "not graded" if section.get("not_graded", 0) == section["total"] else section["score"]
+
+
 def gradebook_csv(rows: Sequence[Row]) -> str:
-    """One line per submission: scores, status and one column per section score."""
+    """One line per submission: scores, status and one column per section score ("not graded" for a section
+    this machine could not run)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["submission", "score", "max_score", "status", "outcome", *SECTIONS, "duration_s", "path",
                      "sha256"])
     for r in rows:
         doc = r.document
-        sections = [doc["sections"].get(s, {}).get("score", "") for s in SECTIONS]
+        sections = [_section_cell(doc["sections"].get(s)) for s in SECTIONS]
         writer.writerow([r.name, doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
                          doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]])
     return out.getvalue()
@@ -56,7 +63,8 @@ def summary(rows: Sequence[Row]) -> Dict[str, Any]:
     results: Dict[str, List[bool]] = {}
     for doc in docs:
         for check in doc["checks"]:
-            results.setdefault(check["id"], []).append(check["status"] == "passed")
+            if check["status"] != "not_graded":  # a pass rate counts the submissions the check graded
+                results.setdefault(check["id"], []).append(check["status"] == "passed")
     slowest = sorted(rows, key=lambda r: -r.document["timing"]["duration_s"])[:SLOWEST]
     return {
         "count": len(rows),

@@ -149,7 +149,7 @@ def train(config: GPTConfig, train_config: TrainConfig, data: Tensor,
     params = init_params(config, generator)
     for value in params.values():
         value.requires_grad_(True)
-    # weight decay on matrices only (not on biases, gains or position/token tables' ... nanoGPT decays wte too)
+    # weight decay on matrices and embedding tables (dim >= 2), as nanoGPT does; none on biases and gains
     decayed = [v for v in params.values() if v.dim() >= 2]
     others = [v for v in params.values() if v.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": train_config.weight_decay},

@@ -57,7 +57,11 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
             grading.extra.setdefault("artifacts", []).extend(
                 {"kind": "heatmap", "path": str(p), "description": "production | student | difference"}
                 for p in paths)
-    except (loading.ModelUnavailableError, surgery.ModelIntegrationError, CheckFailed) as exc:
+    except loading.ModelUnavailableError as exc:
+        state["error"] = exc
+        grading.extra["model_choice"] = {"name": grading.model, "source": None,
+                                         "why": f"no model could be loaded: {exc.reason}"}
+    except (surgery.ModelIntegrationError, CheckFailed) as exc:
         state["error"] = exc
     grading.extra["model_state"] = state
     return state

@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _cpu_threads(args.threads)
     from dataclasses import replace
 
-    from autograder.lm import data, train
+    from autograder.lm import BUILTIN_DIR, data, train
 
     try:
         corpus = Path(args.data) if args.data else data.corpus_path()
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.builtin:
-        config, out = train.BUILTIN_TRAINING, train.BUILTIN_DIR
+        config, out = train.BUILTIN_TRAINING, BUILTIN_DIR
     else:
         overrides = {k: v for k, v in (("max_iters", args.iters), ("seed", args.seed)) if v is not None}
         config = replace(train.BUILTIN_TRAINING, **overrides)

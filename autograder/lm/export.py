@@ -17,12 +17,17 @@ from typing import Dict, Iterable, Tuple
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from torch import Tensor
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+)
 from transformers.utils import logging as transformers_logging
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from autograder.lm.data import UNK, CharTokenizer
 from reference.tinygpt import GPTConfig, Params, block_indices
-
 
 _TOP_LEVEL = {"wte": "transformer.wte.weight", "wpe": "transformer.wpe.weight",
               "ln_f.gamma": "transformer.ln_f.weight", "ln_f.beta": "transformer.ln_f.bias"}

@@ -16,15 +16,21 @@ from typing import Any, Dict, Optional
 import torch
 from tqdm import tqdm
 
-from autograder.lm import BUILTIN_DIR
-from autograder.lm.data import CharTokenizer, bigram_loss, encode_corpus, read_corpus, sha256_of, split
+from autograder.lm.data import (
+    CharTokenizer,
+    bigram_loss,
+    encode_corpus,
+    read_corpus,
+    sha256_of,
+    split,
+)
 from autograder.lm.export import export
 from reference.tinygpt import GPTConfig, Params, TrainConfig, evaluate, train
 
 TRAINING_RECORD = "training.json"
 # The built-in model: 4 layers, d_model 128, 2 heads of 64 (distilgpt2's head size), 64 characters of context.
 BUILTIN_SHAPE = dict(block_size=64, n_layers=4, d_model=128, n_heads=2)
-BUILTIN_TRAINING = TrainConfig(max_iters=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_iters=100, seed=1337)
+BUILTIN_TRAINING = TrainConfig(max_iters=1500, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_iters=100, seed=1337)
 
 
 @dataclass(frozen=True)

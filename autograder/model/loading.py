@@ -12,8 +12,8 @@ import os
 import re
 import socket
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlparse
 

@@ -84,3 +84,16 @@ def test_not_graded_mode_is_validated(tmp_path):
         load_config(tmp_path)
     (tmp_path / "autograder.toml").write_text('[model]\nnot_graded = "incomplete"\n')
     assert load_config(tmp_path).not_graded_counts
+
+
+def test_html_page_and_evaluation_payload_say_not_graded_and_lose_nothing():
+    from autograder.report import evaluation, html
+
+    doc = document(counted=False, failing=True)
+    page = html.render(doc)
+    assert page.count(REASON) == 1 and "not graded" in page
+    fix = page[page.index('id="fix"'):page.index('id="checks"')]
+    assert "scores.values" in fix and "model.runs" not in fix
+    payload = evaluation.payload(doc)
+    assert [c["id"] for c in payload["failed_checks"]] == ["scores.values"]
+    assert evaluation.payload(document(counted=True))["submission"]["status"] == "incomplete"

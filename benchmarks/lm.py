@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see autogra
 import torch  # noqa: E402
 
 from autograder.lm import BUILTIN_DIR, data  # noqa: E402
+from autograder.lm.commands import BUILTIN_THREADS  # noqa: E402
 from autograder.lm.export import load  # noqa: E402
 from autograder.lm.train import BUILTIN_SHAPE, BUILTIN_TRAINING, train_on_text  # noqa: E402
 from reference.tinygpt import evaluate  # noqa: E402
@@ -35,7 +36,8 @@ SHARED_CORPUS = REPO.parent / "shared" / "data" / data.CORPUS_FILE
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="the corpus (default: ../shared/data, else the cached download)")
-    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=BUILTIN_THREADS,
+                        help="default: the built-in model's (1: the very model shipped, bit for bit)")
     parser.add_argument("--iters", type=int, help="training steps (default: the built-in model's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

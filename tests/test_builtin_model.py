@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from autograder.lm import BUILTIN_DIR, data
+from autograder.lm.commands import BUILTIN_THREADS
 from autograder.lm.export import load
 from autograder.lm.train import BUILTIN_SHAPE, BUILTIN_TRAINING, TRAINING_RECORD
 from autograder.model.loading import BUILTIN_MODEL, load_mini_transformer
@@ -56,7 +57,7 @@ def test_its_training_record_matches_the_command_that_retrains_it():
     record = json.loads((BUILTIN_DIR / TRAINING_RECORD).read_text())
     assert record["training"] == asdict(BUILTIN_TRAINING)
     assert {k: record["model"][k] for k in BUILTIN_SHAPE} == BUILTIN_SHAPE
-    assert record["corpus"]["sha256"] == data.CORPUS_SHA256
+    assert record["corpus"]["sha256"] == data.CORPUS_SHA256 and record["threads"] == BUILTIN_THREADS
     assert record["val_loss_nats_per_char"] <= MAX_VAL_LOSS < record["bigram_val_loss"]
     assert record["cpu_s"] <= 300  # CPU seconds of all threads: under 5 minutes on 2 (even 1) idle cores
 

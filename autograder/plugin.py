@@ -1,59 +1,105 @@
-"""The pytest plugin: `pytest --submission PATH` grades PATH with the packaged checks.
+"""The pytest plugin: `pytest --submission PATH [--assignment NAME]` grades PATH with an assignment's checks.
 
-Without `--submission` it stays out of the way (the project's own tests run as usual). With it, pytest
-collects `autograder/checks/` instead of the command line's paths, each check's outcome is recorded
-with its points, and the run ends with a points table and a JSON report (`--grade-json`; also its HTML
-page with `--grade-html`).
+Without `--submission` it stays out of the way (the project's own tests run as usual). With it, the
+assignment is `--assignment`, else the one the file's functions match, else the course config's
+(`autograder.assignments.registry.choose`); pytest collects that assignment's `checks/` instead of the
+command line's paths, each check's outcome is recorded with its points, and the run ends with a points
+table and a JSON report (`--grade-json`; also its HTML page with `--grade-html`). Checks get the fixtures
+`grading`, `submission`, `course` (the config) and `assignment` (the `Assignment`).
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
-import hypothesis.errors
 import pytest
 
-from autograder.config import Config, ConfigError, load_config
-from autograder.contract import SECTION_FUNCTIONS, SECTIONS
+from autograder.assignments import Assignment, AssignmentError, registry
+from autograder.config import (Config, ConfigError, configured_assignment, course_layers, load_config,
+                               packaged_assignment)
 from autograder.feedback import CheckFailed, NotGraded, hint_for
 from autograder.report import document as report_mod
-from autograder.report import terminal
-from autograder.runtime.submission import Submission, SubmissionError, answer_paths
+from autograder.report import neutralise, terminal
+from autograder.runtime.launcher import Launched, answer_paths, outside, start_worker
 
-CHECKS_DIR = Path(__file__).parent / "checks"
+if TYPE_CHECKING:
+    from autograder.runtime.submission import Submission
+
+# torch, hypothesis and the seam (which imports torch) are imported inside the hooks that need them: the
+# plugin loads before any grading, and `pytest_configure` starts the worker before this process imports
+# torch, so that the worker's interpreter imports it on the other core meanwhile.
+
+CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.ini is the grader's own, and the rootdir
 DEFAULT_REPORT = Path("grading") / "report.json"
 _SESSION = pytest.StashKey["GradingSession"]()
+_QUIET = pytest.StashKey[bool]()  # no explicit --tb: failures are told by the table only
 
 
 class GradingSession:
     """State of one grading run: the config, the submission (started lazily) and the results."""
 
-    def __init__(self, path: Path, config: Config, sandbox: bool, report_path: Path,
-                 model: Optional[str]) -> None:
+    def __init__(self, path: Path, assignment: Assignment, config: Config, sandbox: bool, report_path: Path,
+                 model: Optional[str], folder: Optional[Path] = None) -> None:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
+        self.assignment = assignment
+        self.folder = folder  # the folder the course staff named (default: the submission's own)
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
         self.smoke: Dict[str, Optional[Exception]] = {}
         self.extra: Dict[str, Any] = {}  # e.g. metrics.model, artifacts, filled by checks
         self.started = time.time()
-        self._submission: Optional[Submission] = None
+        self._submission: Optional["Submission"] = None
+        self._launched: Optional[Launched] = None
+        self.threads = 0  # torch's intra-op threads before the run (it grades with one)
+        self.at_finish: List[Callable[[], None]] = []  # waits for work that checks left running (heatmaps)
+        self.live: Optional[Callable[[str], Any]] = None if sandbox else _terminal_printer()
+
+    def _worker_settings(self) -> Dict[str, Any]:
+        box = self.config.sandbox
+        limits = {k: box[k] for k in ("memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "max_open_files")}
+        return dict(banned=box["banned"], limits=limits, hidden=answer_paths() + self.assignment.answer_paths(),
+                    contract=self.assignment.wire())
+
+    def prelaunch(self) -> None:
+        """Start the sandboxed worker now (its interpreter imports torch while this one does); never for a
+        file that `precheck` will refuse unread (a link out of the folder)."""
+        box = self.config.sandbox
+        if (self.sandbox and bool(box["enabled"]) and self.path.suffix == ".py" and self.path.is_file()
+                and not outside(self.path, self.folder or self.path.absolute().parent)):
+            self._launched = start_worker(self.path.resolve(), **self._worker_settings())
 
     @property
-    def submission(self) -> Submission:
+    def submission(self) -> "Submission":
         if self._submission is None:
+            from autograder.runtime.submission import Submission
+
             box = self.config.sandbox
-            limits = {k: box[k] for k in ("memory_mb", "cpu_seconds", "max_processes", "max_file_mb",
-                                          "max_open_files")}
+            launched, self._launched = self._launched, None
             self._submission = Submission(
-                self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
-                call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
-                output_limit=int(box["output_kb"]) * 1024, limits=limits, hidden=answer_paths())
+                self.path, sandbox=self.sandbox and bool(box["enabled"]), call_timeout=self.config.timeout("call_s"),
+                import_timeout=self.config.timeout("import_s"), output_limit=int(box["output_kb"]) * 1024,
+                live=self.live, launched=launched, folder=self.folder, **self._worker_settings())
         return self._submission
 
     def close(self) -> None:
+        if self._submission is None and self._launched is not None:  # no check needed the student's code
+            _ = self.submission
         if self._submission is not None:
             self._submission.close()
+
+
+def _terminal_printer() -> Callable[[str], Any]:
+    """Writes to the terminal even while pytest captures a check's output: a copy of file descriptor 1 taken
+    now, at configure time, when pytest's capture is suspended (--no-sandbox shows prints as they happen)."""
+    stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+
+    def show(text: str) -> None:
+        stream.write(terminal.sanitize_live(text))
+        stream.flush()
+
+    return show
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +112,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", metavar="NAME_OR_DIR",
                     help="hub id, local directory or `builtin` (the model shipped in the package); default distilgpt2")
     group.addoption("--grading-config", metavar="FILE", help="a course config file (autograder.toml format)")
+    group.addoption("--assignment", metavar="NAME",
+                    help="the assignment to grade with (default: inferred from the file's functions, else the "
+                         "course config's `assignment`); `autograder assignments` lists them")
+    group.addoption("--submission-folder", metavar="DIR",
+                    help="the folder being graded: a submission that is a symbolic link to a file outside it is "
+                         "refused (default: the submission's own folder)")
+
+
+def assignment_for(path: Path, folder: Path, explicit: Optional[str], configured: Optional[str]) -> Assignment:
+    """The assignment to grade `path` with (`registry.choose`), except that a symbolic link out of `folder`
+    is never read to infer it: it gets `explicit`, the course's or the packaged assignment, under which the
+    grade refuses it unread (`autograder.runtime.submission.precheck`)."""
+    if outside(path, folder):
+        return registry.get(explicit or configured or packaged_assignment())
+    return registry.choose(path, explicit, configured)
 
 
 def grading_session(config: pytest.Config) -> Optional[GradingSession]:
@@ -77,20 +138,29 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--submission", None)
     if not path:
         return
-    try:
-        course = load_config(Path.cwd(), config.getoption("--grading-config"))
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
     target = Path(path)
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():  # a dangling link is graded: refused, or not found
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
-        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
+        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py or .ipynb file "
                                 "(autograder batch grades folders)")
+    folder = Path(config.getoption("--submission-folder") or target.absolute().parent)
+    try:
+        layers = course_layers(config.getoption("--grading-config"))
+        assignment = assignment_for(target, folder, config.getoption("--assignment"), configured_assignment(layers))
+        course = load_config(config.getoption("--grading-config"), assignment)
+    except (ConfigError, AssignmentError) as exc:
+        raise pytest.UsageError(str(exc)) from None
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
-    config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,
-                                            config.getoption("--model"))
-    config.args[:] = [str(CHECKS_DIR)]
+    config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
+                                            report_path, config.getoption("--model"), folder)
+    config.stash[_SESSION].prelaunch()
+    config.args[:] = [str(assignment.checks_dir)]
+    if config.option.tbstyle == "auto":  # our table says each lost check's message once: no FAILURES section
+        config.option.tbstyle = "no"     # and no short-summary lines repeating it (an explicit --tb keeps them)
+        config.stash[_QUIET] = True
+        if config.option.reportchars == "fE":
+            config.option.reportchars = ""
     from autograder.checks import (
         settings,  # registers and loads the derandomized hypothesis profile
     )
@@ -102,31 +172,34 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     grading = grading_session(config)
     if grading is None:
         return
-    sections = set(SECTIONS) - (set() if grading.config.model["enabled"] else {"model"})
+    spec = grading.assignment
+    sections = set(spec.sections) - (set() if grading.config.model["enabled"] else {spec.capstone})
     checks = [item for item in items if item.get_closest_marker("check") and check_id(item).split(".")[0] in sections]
-    order = {s: i for i, s in enumerate(SECTIONS)}
+    order = {s: i for i, s in enumerate(spec.sections)}
     checks.sort(key=lambda item: order.get(check_id(item).split(".")[0], len(order)))
+    import torch
+
+    # the checks' tensors are tiny: one intra-op thread is faster, and many times faster on a loaded machine
+    # (OpenMP threads waiting for each other); the process's own setting comes back at the end of the run
+    grading.threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     limit = grading.config.timeout("check_s")
     for item in checks:
         item.add_marker(pytest.mark.timeout(limit, method="signal"))
     items[:] = checks
 
 
-def smoke_test(sub: Submission, section: str) -> Optional[Exception]:
-    """Call the section's function once on the example; the error if it gives no usable answer."""
-    from autograder.checks.support import (
-        EXAMPLE,
-        call_checked,
-        expected_of,
-        function_name,
-        section_args,
-    )
+def smoke_test(sub: "Submission", assignment: Assignment, section: str) -> Optional[Exception]:
+    """Call the section's op once on the worked example; the error if it gives no usable answer."""
+    from autograder.checks.support import Checker
+    from autograder.runtime.submission import SubmissionError
 
-    if section not in SECTION_FUNCTIONS:
+    args = assignment.worked_example(section)
+    if args is None:
         return None
-    args = section_args(section, EXAMPLE)
+    checker = Checker(assignment)
     try:
-        call_checked(sub, section, args, expected_of(function_name(section), args))
+        checker.call_checked(sub, section, args, checker.expected_of(section, args))
     except (SubmissionError, CheckFailed) as exc:
         return exc
     return None
@@ -146,7 +219,7 @@ def grading(request: pytest.FixtureRequest) -> GradingSession:
 
 
 @pytest.fixture
-def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submission:
+def submission(grading: GradingSession, request: pytest.FixtureRequest) -> "Submission":
     """The student's code behind the seam; fails the check (not the run) when it cannot load.
 
     Before a section's first check, one call on PROMPT_EXAMPLE: a function that gives no usable answer
@@ -158,7 +231,7 @@ def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submi
         raise sub.load_error
     section = check_id(request.node).split(".")[0]
     if section not in grading.smoke:
-        grading.smoke[section] = smoke_test(sub, section)
+        grading.smoke[section] = smoke_test(sub, grading.assignment, section)
     if grading.smoke[section] is not None:
         raise grading.smoke[section]
     return sub
@@ -166,10 +239,21 @@ def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submi
 
 @pytest.fixture
 def course(grading: GradingSession) -> Config:
+    """The merged config of this grading run (points, tolerances, model settings...)."""
     return grading.config
 
 
-def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
+@pytest.fixture(scope="session")
+def assignment(grading: GradingSession) -> Assignment:
+    """The assignment being graded."""
+    return grading.assignment
+
+
+def _outcome(call: pytest.CallInfo, example_passed: bool = False) -> Dict[str, Any]:
+    import hypothesis.errors
+
+    from autograder.runtime.submission import SubmissionError
+
     if call.excinfo is None:
         return {"status": "passed", "message": "", "hint": None, "mistake": None}
     exc = call.excinfo.value
@@ -180,7 +264,8 @@ def _outcome(call: pytest.CallInfo) -> Dict[str, Any]:
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
     if isinstance(exc, SubmissionError):
         exc.resolve()
-        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc), "mistake": exc.mistake,
+        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc, example_passed),
+                "mistake": exc.mistake,
                 "detail": exc.detail}
     if isinstance(exc, hypothesis.errors.Flaky):  # the same input failed once and then passed
         return {"status": "failed", "message": "your function answered the same input differently on two calls",
@@ -203,7 +288,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
     result = outcome.get_result()
     if call.when == "call" or (call.when == "setup" and result.failed):
         cid = check_id(item)
-        record = _outcome(call)
+        record = _outcome(call, example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
         points = grading.config.points(cid)
         not_graded = record["status"] == "not_graded"
         record.update(id=cid, section=cid.split(".")[0],
@@ -214,21 +299,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
         if not_graded:  # pytest says "skipped", with the reason, instead of a failure
             result.outcome, result.longrepr = "skipped", (str(item.path), 0, f"not graded: {record['message']}")
             return
-        if result.failed and (record["hidden"] or (not record.get("internal")
-                                                   and item.config.option.tbstyle == "auto")):
-            result.longrepr = _teaching_repr(report_mod.public_check(record))
+        if result.failed:  # what pytest prints of it, at any --tb: student text neutralised
+            teaching = record["hidden"] or (not record.get("internal") and item.config.stash.get(_QUIET, False))
+            result.longrepr = (_teaching_repr(report_mod.public_check(record)) if teaching
+                               else neutralise.terminal(str(result.longrepr)))
+        result.sections = [(title, neutralise.terminal(content)) for title, content in result.sections]
 
 
 def _teaching_repr(check: Dict[str, Any]) -> str:
     """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
 
     Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
-    a hidden check never shows more than the report does; student text is neutralized as in the table.
+    a hidden check never shows more than the report does; student text is neutralised as in the table.
     """
     lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
-    return terminal.sanitize("\n".join(lines))
+    return neutralise.terminal("\n".join(lines))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -236,6 +323,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if grading is None:
         return
     grading.close()
+    for finish in grading.at_finish:
+        finish()
+    if grading.threads:
+        import torch
+
+        torch.set_num_threads(grading.threads)
     document = report_mod.build(grading)
     report_mod.write(document, grading.report_path)
     if session.config.getoption("--grade-html"):

@@ -10,6 +10,7 @@ The plain builders work without pytest (benchmarks/model_section.py uses them).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -17,7 +18,20 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-TOKENIZER_FILES = REPO.parent / "shared" / "data" / "gpt2-tokenizer"
+
+
+def _shared_data() -> Path:
+    """../shared/data next to this checkout, or next to the main checkout when this one is a git worktree."""
+    here = REPO.parent / "shared" / "data"
+    common = REPO / ".git"
+    if common.is_file():  # a worktree: ".git" names the main checkout's git dir (gitdir: MAIN/.git/worktrees/X)
+        main = Path(common.read_text().split("gitdir:", 1)[-1].strip()).parents[2]
+        return here if here.exists() else main.parent / "shared" / "data"
+    return here
+
+
+# ../shared/data next to the checkout (or the main checkout of a worktree); AUTOGRADER_GPT2_TOKENIZER names another
+TOKENIZER_FILES = Path(os.environ.get("AUTOGRADER_GPT2_TOKENIZER", _shared_data() / "gpt2-tokenizer"))
 DISTILGPT2_SHAPE = dict(n_layer=6, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024)
 ENDOFTEXT = "<|endoftext|>"
 

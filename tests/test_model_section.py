@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from autograder.checks import test_model as capstone
+from autograder.assignments.attention.checks import test_model as capstone
 from autograder.grade import grade
 from autograder.lm import BUILTIN_DIR
 from autograder.model import loading

@@ -12,7 +12,7 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from autograder.contract import PROMPT_EXAMPLE
+from autograder.assignments.attention.contract import PROMPT_EXAMPLE
 from autograder.feedback import CheckFailed
 from autograder.model import metrics
 from autograder.model.compare import (
@@ -275,7 +275,9 @@ def test_gradients_reach_the_blocks_projection(gpt2):
 def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
     """The student's backward runs through the Submission seam; --no-sandbox answers inside autograd's
     backward, where grad mode is off, and must still give their gradients."""
-    from autograder.checks.test_model import block_gradients
+    from autograder.assignments.attention.checks.test_model import block_gradients
+    from autograder.assignments.attention.contract import ASSIGNMENT
+    from autograder.assignments.attention.inputs import CHECK
     from autograder.model import bridge
     from autograder.runtime.submission import Submission
     from tests.grading_helpers import SUBMISSIONS
@@ -283,8 +285,9 @@ def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
     model, tokenizer = gpt2
     inputs = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")
     params = list(extract_attention_layer(model, 0).parameters())
-    with Submission(SUBMISSIONS / "correct.py", sandbox=sandbox) as submission:
-        got = block_gradients(replace_attention_mechanism(model, bridge.student_attention(submission)), inputs, params)
+    with Submission(SUBMISSIONS / "correct.py", sandbox=sandbox, contract=ASSIGNMENT.wire()) as submission:
+        attend = bridge.student_attention(submission, CHECK)
+        got = block_gradients(replace_attention_mechanism(model, attend), inputs, params)
     expected = block_gradients(model, inputs, params)
     assert all(g is not None for g in got)
     assert relative_gap(got, expected) < 1e-5
@@ -300,7 +303,7 @@ def test_the_gradient_check_is_well_conditioned(gpt2, minilm):
     correct attention computed elsewhere (its worker on the CPU, the model on a GPU) passes."""
     import copy
 
-    from autograder.checks.test_model import block_gradients
+    from autograder.assignments.attention.checks.test_model import block_gradients
 
     for model, tokenizer, prompt in [(*gpt2, PROMPT_EXAMPLE), (*minilm, PROMPTS)]:
         inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str))
@@ -370,26 +373,36 @@ def test_a_second_comparison_reuses_the_production_forward(gpt2, gpt2_reference,
     assert len(forwards) == 1 and forwards[0] is not model  # only the student model ran
     assert torch.equal(again.reference_weights, gpt2_reference.reference_weights)
     assert again.logits_max_abs_diff < TOL and again.timing_s["reference"] == gpt2_reference.timing_s["reference"]
-    # another prompt: the reference does not apply, production runs again
-    forwards.clear()
-    compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, "Hi there",
-                                      continuation_tokens=0, reference=gpt2_reference)
-    assert [m is model for m in forwards] == [True, False]
+    # another prompt: the reference does not apply, production runs again, once for the process
+    monkeypatch.setattr(compare, "_PRODUCTION", weakref.WeakKeyDictionary())
+    for production_runs in ([True, False], [False]):
+        forwards.clear()
+        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, "Hi there",
+                                          continuation_tokens=0, reference=gpt2_reference)
+        assert [m is model for m in forwards] == production_runs
 
 
-def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference):
+def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference, monkeypatch):
+    """Production's forward and continuation run once per process (later grades of the prompt reuse them)."""
     from autograder.model import compare
 
     model, tokenizer = gpt2
     ids = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")["input_ids"]
     assert gpt2_reference.continuation["reference_ids"] == compare._greedy(model, ids, 5)
+    monkeypatch.setattr(compare, "_PRODUCTION", weakref.WeakKeyDictionary())
     production_forwards = []
     hook = model.register_forward_pre_hook(lambda module, args: production_forwards.append(module is model))
     try:
-        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, continuation_tokens=3)
+        first = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                                  continuation_tokens=3)
+        assert production_forwards.count(True) == 1 + 2  # the comparison's forward gave the first of 3 tokens
+        production_forwards.clear()
+        again = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                                  continuation_tokens=3)
     finally:
         hook.remove()
-    assert production_forwards.count(True) == 1 + 2  # the comparison's forward gave the first of 3 tokens
+    assert production_forwards.count(True) == 0
+    assert again.continuation == first.continuation and torch.equal(again.reference_weights, first.reference_weights)
 
 
 def test_one_cpu_thread_and_exact_float32_restore_the_settings():

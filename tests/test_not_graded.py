@@ -79,11 +79,12 @@ def test_gradebook_shows_not_graded_and_pass_rates_ignore_it():
 
 
 def test_not_graded_mode_is_validated(tmp_path):
-    (tmp_path / "autograder.toml").write_text('[model]\nnot_graded = "drop"\n')
+    course = tmp_path / "autograder.toml"
+    course.write_text('[model]\nnot_graded = "drop"\n')
     with pytest.raises(ConfigError, match="not_graded"):
-        load_config(tmp_path)
-    (tmp_path / "autograder.toml").write_text('[model]\nnot_graded = "incomplete"\n')
-    assert load_config(tmp_path).not_graded_counts
+        load_config(course)
+    course.write_text('[model]\nnot_graded = "incomplete"\n')
+    assert load_config(course).not_graded_counts
 
 
 def test_html_page_and_evaluation_payload_say_not_graded_and_lose_nothing():

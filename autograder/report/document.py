@@ -13,13 +13,14 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jsonschema
 
 from autograder import __version__
-from autograder.contract import ASSIGNMENT, SECTIONS
+from autograder.report import neutralise
 
+MAX_OUTPUT = 256 * 1024  # characters kept of what the code printed, whatever output_kb a config sets
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = Path(__file__).parent / "schema" / "report.schema.json"
 HIDDEN_MESSAGE = "hidden check: its details are released after the deadline"
@@ -69,9 +70,10 @@ def _installed_version(package: str) -> Optional[str]:
         return None
 
 
-def sections(checks: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+def sections(checks: List[Dict[str, Any]], order: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """Points per section, in the assignment's section `order` (sections without checks left out)."""
     out: Dict[str, Dict[str, Any]] = {}
-    for name in SECTIONS:
+    for name in order:
         mine = [c for c in checks if c["section"] == name]
         if mine:
             out[name] = {"score": sum(c["score"] for c in mine), "max_score": sum(c["max_score"] for c in mine),
@@ -134,28 +136,37 @@ def build(grading: Any) -> Dict[str, Any]:
     env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], model)
     return assemble([public_check(r) for r in grading.results], submission, env, grading.started,
                     round(time.time() - grading.started, 3), metrics=grading.extra.get("metrics", {}),
-                    artifacts=grading.extra.get("artifacts", []))
+                    artifacts=grading.extra.get("artifacts", []), assignment=grading.assignment)
 
 
 def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict[str, Any], started: float,
              duration_s: float, metrics: Optional[Dict[str, Any]] = None,
-             artifacts: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+             artifacts: Optional[List[Dict[str, Any]]] = None, assignment: Any = None) -> Dict[str, Any]:
     """A validated report from its parts: checks as `public_check` gives them, submission {path, sha256,
-    functions, load_error, output}, the environment block, the start time (time.time()) and duration."""
+    functions, load_error, output}, the environment block, the start time (time.time()) and duration;
+    `assignment` (an `autograder.assignments.Assignment`; default: the packaged default assignment) gives
+    the report's name and section order."""
+    if assignment is None:
+        from autograder.assignments import registry
+        from autograder.config import packaged_assignment
+
+        assignment = registry.get(packaged_assignment())
+    submission, checks = _bounded(submission, checks)
     load_error = submission["load_error"]
+    path = submission["path"]
     missing = not_graded(checks)
     status = "not_gradable" if load_error else "incomplete" if any(m["counted"] for m in missing) else "graded"
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "assignment": ASSIGNMENT,
+        "assignment": assignment.name,
         "status": status,
         "score": sum(c["score"] for c in checks),
         "max_score": sum(c["max_score"] for c in checks),
-        "submission": {"path": submission["path"], "name": Path(submission["path"]).name,
+        "submission": {"path": path, "name": Path(path).name,
                        **{k: submission[k] for k in ("sha256", "functions", "load_error", "output")}},
         "environment": env,
         "checks": checks,
-        "sections": sections(checks),
+        "sections": sections(checks, assignment.sections),
         "feedback": [f"[load] {load_error}"] if load_error else feedback(checks),
         "not_graded": missing,
         "metrics": dict(metrics or {}),
@@ -165,6 +176,23 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
     }
     validate(document)
     return document
+
+
+def _bounded(submission: Dict[str, Any], checks: List[Dict[str, Any]]
+             ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """The student-controlled parts of a report, bounded in size and valid as text: the path (a name that
+    is not UTF-8 stays writable by every view), at most MAX_NAMES function names, messages and hints of
+    MAX_TEXT characters, MAX_OUTPUT characters of output. Whatever a worker sent or a check built, the
+    report stays small (a forged header listing 700,000 names makes no 11 MB report)."""
+    from autograder.runtime.protocol import MAX_NAME, MAX_NAMES, MAX_TEXT, clip
+
+    def text(value: Optional[str], limit: int = MAX_TEXT) -> Optional[str]:
+        return None if value is None else clip(neutralise.path_text(value), limit)
+
+    bounded = dict(submission, path=neutralise.path_text(submission["path"]), load_error=text(submission["load_error"]),
+                   functions=[text(n, MAX_NAME) for n in submission["functions"][:MAX_NAMES]],
+                   output=text(submission["output"], MAX_OUTPUT))
+    return bounded, [dict(c, message=text(c["message"]), hint=text(c.get("hint"))) for c in checks]
 
 
 def write(document: Dict[str, Any], path: Path) -> None:

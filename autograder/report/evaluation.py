@@ -13,10 +13,11 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from autograder.contract import SECTION_FUNCTIONS
+from autograder.assignments import AssignmentError, registry
 from autograder.report.exports import points
+from autograder.runtime import notebook
 
 FORMAT = "attention-autograder/evaluation"
 VERSION = 1
@@ -42,15 +43,6 @@ def _clip(text: Any, limit: int = TEXT_CHARS) -> Optional[str]:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
-def _notebook_source(raw: str) -> str:
-    """A notebook's code cells in order; IPython magics and shell lines (%, !) commented out."""
-    cells = json.loads(raw).get("cells", [])
-    code = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-            for c in cells if c.get("cell_type") == "code"]
-    return "\n\n".join("\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                                 for line in cell.splitlines()) for cell in code)
-
-
 def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
     """(the source that was graded, None) or (None, why it is not available)."""
     if document["submission"].get("sha256") is None:
@@ -62,14 +54,24 @@ def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str
         return None, f"the submission file cannot be read now ({type(exc).__name__})"
     if hashlib.sha256(raw).hexdigest() != document["submission"].get("sha256"):
         return None, "the submission file changed since it was graded"
-    text = raw.decode("utf-8", errors="replace")
+    if path.suffix != notebook.NOTEBOOK:
+        return raw.decode("utf-8", errors="replace"), None
+    try:  # the module the grader imported: code cells in order, IPython lines neutralised
+        return notebook.module_source(path, raw).text, None
+    except ValueError:  # not UTF-8, not a notebook
+        return None, "the notebook cannot be read as a Jupyter notebook"
+
+
+def section_functions(assignment: str) -> Dict[str, str]:
+    """Section -> the contract function written for it, in contract order ({} for an assignment not installed)."""
     try:
-        return (_notebook_source(text) if path.suffix == ".ipynb" else text), None
-    except (ValueError, AttributeError, TypeError):
-        return None, "the notebook is not valid JSON"
+        spec = registry.get(assignment)
+    except AssignmentError:
+        return {}
+    return {f.section: f.name for f in spec.functions}
 
 
-def functions(source: str) -> Tuple[Dict[str, str], List[str]]:
+def functions(source: str, contract: Sequence[str] = ()) -> Tuple[Dict[str, str], List[str]]:
     """The source of each top-level function (contract functions first), capped; and the names cut short
     or left out by the caps. A file that does not parse gives its first CODE_CHARS under "<module>"."""
     try:
@@ -77,7 +79,7 @@ def functions(source: str) -> Tuple[Dict[str, str], List[str]]:
     except (SyntaxError, ValueError):
         return {"<module>": _clip(source, CODE_CHARS) or ""}, (["<module>"] if len(source) > CODE_CHARS else [])
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    contract = list(SECTION_FUNCTIONS.values())
+    contract = list(contract)
     defs.sort(key=lambda n: contract.index(n.name) if n.name in contract else len(contract))
     out: Dict[str, str] = {}
     cut: List[str] = []
@@ -116,8 +118,9 @@ def compact(value: Any, depth: int = 0) -> Any:
 def payload(document: Dict[str, Any]) -> Dict[str, Any]:
     """The evaluation payload of a report (see the module doc and schema/evaluation.schema.json)."""
     source, unavailable = graded_source(document)
-    code, cut = functions(source) if source is not None else ({}, [])
-    rubric = [{"section": name, "function": SECTION_FUNCTIONS.get(name), "score": points(sec["score"]),
+    contract = section_functions(document["assignment"])
+    code, cut = functions(source, list(contract.values())) if source is not None else ({}, [])
+    rubric = [{"section": name, "function": contract.get(name), "score": points(sec["score"]),
                "max_score": points(sec["max_score"]), "checks_passed": sec["passed"], "checks_total": sec["total"]}
               for name, sec in document["sections"].items()]
     failed = [{"id": c["id"], "section": c["section"], "status": c["status"],

@@ -5,6 +5,7 @@ code in the grader). Values are encoded as specs:
 
     {"kind": "tensor", "key": "t0"}            a plain tensor, stored in the blob under "t0"
     {"kind": "tuple", "items": [spec, ...]}   a tuple of values
+    {"kind": "dict", "items": [[key, spec], ...]}   a dict with str keys (the `block` assignment's params)
     {"kind": "none"}                           None
     {"kind": "scalar", "value": 3}             a bool, int, float or str argument
     {"kind": "other", "type": "list", "desc": "a list of 6 floats"}   anything else, described only
@@ -39,7 +40,11 @@ MAX_HEADER = 8 << 20   # bytes of JSON in one frame: specs, error messages, desc
 MAX_BLOB = 256 << 20   # bytes of tensor data in one frame (the largest graded input is a few MiB)
 MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
 ERROR_TEXT = 500       # characters kept of an exception's own message (the worker clips it: `clip`)
-MAX_DEPTH = 4          # nesting of tuple specs (the encoder nests one level)
+MAX_DEPTH = 4          # nesting of tuple and dict specs (the encoder nests one level)
+MAX_KEYS = 256         # entries of one dict value; its keys are strings of at most MAX_KEY characters
+MAX_KEY = 100
+MAX_NAMES = 64         # names in a worker's "functions" or "layers" list (an assignment has a few functions)
+MAX_NAME = 100         # characters of one such name
 VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
 LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
 SCALARS = (bool, int, float, str)
@@ -109,6 +114,9 @@ class Encoder:
             return {"kind": "scalar", "value": value}
         if type(value) is tuple and top:
             return {"kind": "tuple", "items": [self.add(v, top=False) for v in value]}
+        if (type(value) is dict and top and len(value) <= MAX_KEYS
+                and all(type(k) is str and len(k) <= MAX_KEY for k in value)):
+            return {"kind": "dict", "items": [[k, self.add(v, top=False)] for k, v in value.items()]}
         return {"kind": "other", "type": type(value).__name__[:100], "desc": clip(describe(value))}
 
     def blob(self) -> bytes:
@@ -135,6 +143,13 @@ def decode(spec: Dict[str, Any], tensors: Dict[str, torch.Tensor], depth: int = 
         if not isinstance(items, list):
             raise ProtocolError("malformed tuple spec")
         return tuple(decode(item, tensors, depth + 1) for item in items)
+    if kind == "dict":
+        items = spec.get("items")
+        if (not isinstance(items, list) or len(items) > MAX_KEYS
+                or not all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and len(i[0]) <= MAX_KEY
+                           for i in items)):
+            raise ProtocolError("malformed dict spec")
+        return {key: decode(item, tensors, depth + 1) for key, item in items}
     if kind == "none":
         return None
     if kind == "scalar":
@@ -188,8 +203,8 @@ def check_frame(header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Dic
         else:
             decode(value, tensors)
     for name in ("functions", "layers"):  # the worker's hello and load headers: lists of names
-        if name in header and not (isinstance(header[name], list)
-                                   and all(isinstance(v, str) and len(v) <= 100 for v in header[name])):
+        if name in header and not (isinstance(header[name], list) and len(header[name]) <= MAX_NAMES
+                                   and all(isinstance(v, str) and len(v) <= MAX_NAME for v in header[name])):
             raise ProtocolError(f"{name} is not a list of names")
     if "ok" in header:
         header["ok"] = header["ok"] is True

@@ -252,9 +252,11 @@ def _grade_reference(settings: Settings) -> Dict[str, Any]:
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
     """What the reference implementation lost points on (this machine's problem, e.g. no model), or None."""
-    lost = [c for c in document["checks"] if c["status"] != "passed"]
+    lost = [c for c in document["checks"] if c["status"] not in ("passed", "not_graded")]
     if not lost:
-        return None
+        missing = report_mod.not_graded(document["checks"])
+        return "; ".join(f"the {m['section']} section is not graded on this machine: {m['reason']}"
+                         for m in missing) or None
     first = lost[0]["message"].splitlines()[0]
     return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
             f"machine: {', '.join(c['id'] for c in lost)} lost ({first})")
@@ -391,7 +393,8 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     }) for cid in ids]
     submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
                   "functions": [], "load_error": message, "output": ""}
-    env = report_mod.environment(config, True, [], job.settings.model or str(config.model["name"]))
+    model = report_mod.model_entry(job.settings.model or str(config.model["name"]), enabled=config.model["enabled"])
+    env = report_mod.environment(config, True, [], model)
     document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds, assignment=spec)
     report_mod.write(document, job.report)
 

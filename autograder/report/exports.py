@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 from autograder.report.document import failing_groups
 
-_CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error"}
+_CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "not_graded": "error"}
 GRADESCOPE_VISIBILITIES = ("after_due_date", "after_published", "hidden")
 _RELEASED = {"after_due_date": "after the due date", "after_published": "when grades are published",
              "hidden": "never (hidden by the course)"}
@@ -79,8 +79,23 @@ def points(value: Any) -> float:
     return round(number, 2) if math.isfinite(number) and number > 0 else 0.0
 
 
+def _shown(document: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The checks another tool lists: all but those not graded and left out of the maximum (their section's
+    one not_graded line says why); not graded checks kept in the maximum show as errors saying so."""
+    return [c for c in document["checks"] if c["status"] != "not_graded" or points(c["max_score"]) > 0]
+
+
 def _message(check: Dict[str, Any], hint_sep: str) -> str:
+    if check.get("status") == "not_graded":
+        return f"not graded on this machine (not your code): {check.get('message') or ''}"
     return str(check.get("message") or "") + (f"{hint_sep}Hint: {check['hint']}" if check.get("hint") else "")
+
+
+def _not_graded_lines(document: Dict[str, Any]) -> List[str]:
+    """One line per section this machine could not grade (the report's `not_graded`)."""
+    return [f"Not graded: {m['section']} ({m['checks']} checks, "
+            f"{'kept in the maximum: grade incomplete' if m['counted'] else 'not counted'}): {m['reason']}"
+            for m in document.get("not_graded", [])]
 
 
 def classroom(document: Dict[str, Any]) -> Dict[str, Any]:
@@ -98,10 +113,10 @@ def classroom(document: Dict[str, Any]) -> Dict[str, Any]:
         "filename": document["submission"]["name"],
         "line_no": 0,
         "execution_time": f"{points(check.get('duration_s')):.2f}s",
-    } for check in document["checks"]]
+    } for check in _shown(document)]
     max_score = points(sum(t["max_score"] for t in tests))
     score = points(sum(t["score"] for t in tests))
-    status = "pass" if tests and score >= max_score else "fail"
+    status = "pass" if tests and score >= max_score and document.get("status") != "incomplete" else "fail"
     return _neutralised({"version": 1, "status": status, "max_score": max_score, "tests": tests})
 
 
@@ -119,12 +134,13 @@ def gradescope(document: Dict[str, Any], hidden_visibility: str = "after_publish
     a hidden check nor says whether one failed."""
     if hidden_visibility not in GRADESCOPE_VISIBILITIES:
         raise ValueError(f"gradescope visibility must be one of {GRADESCOPE_VISIBILITIES}, not {hidden_visibility!r}")
-    checks = document["checks"]
+    checks = _shown(document)
     visible = [c for c in checks if not c.get("hidden")]
     load_error = document["submission"].get("load_error")
     lines: List[str] = [f"Could not load your submission: {load_error}"] if load_error else []
     lines += [f"[{', '.join(c['id'] for c in group)}] {_message(group[0], ' ')}"
               for group in failing_groups(visible)]
+    lines += _not_graded_lines(document)
     if not lines:
         lines.append("All visible checks passed.")
     hidden = len(checks) - len(visible)

@@ -1,5 +1,8 @@
 """Golden grades of the `attention` assignment: what every example submission scores, check by check.
 
+First recorded before the assignment moved into autograder/assignments/attention/ (the move changed
+nothing); regenerated since where a change meant to change grades or hints (see git log of the JSON).
+
     PYTHONPATH=$PWD GOLDEN_MODEL_DIR=DIR python -m tests.golden.attention_grades   # regenerate the JSON
 
 (DIR: a seeded distilgpt2-shaped model saved by tests.model_fixtures.save_seeded_gpt2; without it the

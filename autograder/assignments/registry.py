@@ -18,7 +18,8 @@ from autograder.assignments.spec import Assignment
 
 GROUP = "autograder.assignments"
 BUILTIN = ("autograder.assignments.attention", "autograder.assignments.multihead",
-           "autograder.assignments.block", "autograder.assignments.embeddings")  # each package's ASSIGNMENT
+           "autograder.assignments.block", "autograder.assignments.embeddings",
+           "autograder.assignments.tokenization")  # each package's ASSIGNMENT
 
 
 class AssignmentError(ValueError):

@@ -19,7 +19,7 @@ from autograder.assignments.spec import Assignment
 GROUP = "autograder.assignments"
 BUILTIN = ("autograder.assignments.attention", "autograder.assignments.multihead",
            "autograder.assignments.block", "autograder.assignments.embeddings",
-           "autograder.assignments.tokenization")  # each package's ASSIGNMENT
+           "autograder.assignments.tokenization", "autograder.assignments.tinygpt")  # each package's ASSIGNMENT
 
 
 class AssignmentError(ValueError):

@@ -19,6 +19,7 @@ ASSIGNMENT = Assignment(
     title="TinyGPT: the GPT forward pass, trained on Tiny Shakespeare",
     functions=FUNCTIONS,
     sections=("forward", "milestone"),
+    section_ops={"milestone": "gpt_forward"},  # the milestone trains gpt_forward (its smoke call: the example)
     package="autograder.assignments.tinygpt",
     reference="reference.tinygpt",
     mistakes="autograder.assignments.tinygpt.mistakes",

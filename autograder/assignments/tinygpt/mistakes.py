@@ -23,8 +23,11 @@ Params = Dict[str, Tensor]
 
 
 def forward(ids: Tensor, params: Params, n_heads: int, *, masked: bool = True,
-            order: Callable[[Params], List[int]] = block_indices, final_norm: bool = True) -> Tensor:
+            order: Callable[[Params], List[int]] = block_indices, final_norm: bool = True,
+            length_check: bool = True) -> Tensor:
     """The reference forward with one piece swapped (the defaults give the reference)."""
+    if length_check and ids.shape[-1] > params["wpe"].shape[0]:
+        raise ValueError("sequence longer than wpe")
     x = embed(ids, params["wte"], params["wpe"])
     mask: Optional[Tensor] = causal_mask(ids.shape[-1]) if masked else None
     for index in order(params):
@@ -71,3 +74,13 @@ def _blocks_in_string_order(ids: Tensor, params: Params, n_heads: int) -> Iterat
 )
 def _no_final_layer_norm(ids: Tensor, params: Params, n_heads: int) -> Iterator[Tensor]:
     yield forward(ids, params, n_heads, final_norm=False)
+
+
+@_mistake(
+    "no_length_check",
+    "forward",
+    "your forward does not check the sequence length: wpe has one row per position, so a longer sequence has "
+    "no position embedding; raise ValueError when ids.shape[-1] > params['wpe'].shape[0]",
+)
+def _no_length_check(ids: Tensor, params: Params, n_heads: int) -> Iterator[Tensor]:
+    yield forward(ids, params, n_heads, length_check=False)

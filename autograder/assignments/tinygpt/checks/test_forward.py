@@ -10,7 +10,9 @@ from hypothesis import given
 from autograder.assignments.tinygpt.inputs import CHECK, EXAMPLE, FORWARD, Problem, problems
 from autograder.checks.behaviour import check_contract, check_gradients
 from autograder.checks.support import copied
+from autograder.runtime.protocol import describe as show
 from autograder.feedback import CheckFailed
+from autograder.runtime.submission import SubmissionError
 
 FIXED = [EXAMPLE, Problem(dtype=torch.float32, seed=1), Problem(batch=(2, 3), seq=5, vocab=9, d_model=12, n_heads=3,
                                                                   n_layers=3, max_seq=7, seed=2),
@@ -67,8 +69,19 @@ def test_no_future_leakage(submission, problem):
 def test_too_long(submission):
     """A sequence longer than wpe's rows has no position embedding: ValueError."""
     problem = Problem(seq=9, vocab=7, d_model=8, n_heads=2, n_layers=1, max_seq=8, seed=5)
-    CHECK.expect_value_error(submission, FORWARD, problem.args(), "the sequence (9 tokens) is longer than wpe "
-                             "(8 rows)", "check ids.shape[-1] against params['wpe'].shape[0] and raise ValueError")
+    args = problem.args()
+    hint = "check ids.shape[-1] against params['wpe'].shape[0] and raise ValueError"
+    try:
+        value = submission.call(FORWARD, *args)
+    except SubmissionError as error:
+        if error.kind != "raised" or error.raised is None:
+            raise
+        if error.raised[0] == "ValueError":
+            return
+        raise CheckFailed(f"gpt_forward raised {error.raised[0]} for 9 tokens and 8 rows of wpe; the contract asks "
+                          "for a ValueError", hint, diagnose=CHECK.error_diagnoser(FORWARD, args, error.raised)) from None
+    raise CheckFailed(f"gpt_forward returned {show(value)} for 9 tokens and 8 rows of wpe, instead of raising "
+                      "ValueError", hint)
 
 
 @pytest.mark.check("forward.contract")

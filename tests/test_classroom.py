@@ -17,6 +17,7 @@ import pytest
 from autograder import cli
 from autograder.config import load_config
 from autograder.report import exports as views
+from autograder.report import neutralise
 from tests.grading_helpers import FAST_CONFIG, REPO, grade_quick
 
 HOSTILE = REPO / "tests" / "hostile" / "forge_classroom.py"
@@ -122,10 +123,10 @@ def test_views_neutralise_whatever_the_worker_sends(hostile_report):
 
 @pytest.mark.parametrize("text", ["::error::x", "  ::x", "\t\u00a0\u2003::x", "\ufeff::x", "\u180e::x",
                                   "a ##[x", "###[x", "a\r::x", "a\u2028::x", "a\x85::x", "::", "\u200b::x"])
-def test_workflow_commands_neutralises_every_form(text):
-    neutral = views.workflow_commands(text)
+def test_the_workflow_neutraliser_neutralises_every_form(text):
+    neutral = neutralise.workflow(text)
     assert not any(is_command(line) for line in runner_lines(neutral)), repr(neutral)
-    assert views.workflow_commands(neutral) == neutral  # idempotent
+    assert neutralise.workflow(neutral) == neutral  # idempotent
 
 
 def test_scores_are_finite_and_rounded():
@@ -163,7 +164,7 @@ def test_a_missing_submission_is_a_zero_result(tmp_path, monkeypatch, capsys):
     course = tmp_path / "course.toml"
     course.write_text(FAST_CONFIG)  # no model section: 80 points
     payload = _export(report, capsys, "--config", str(course))["payload"]
-    expected = sum(v for k, v in load_config(tmp_path, course).data["points"].items() if not k.startswith("model."))
+    expected = sum(v for k, v in load_config(course).data["points"].items() if not k.startswith("model."))
     assert reporter_notice([payload]) == f"Points 0/{js_number(expected)}" == "Points 0/80"
 
 
@@ -254,7 +255,7 @@ def test_the_grade_step_reads_nothing_from_the_students_checkout(tmp_path):
     (workspace / "grading").mkdir(parents=True)
     shutil.copyfile(HOSTILE, workspace / "attention.py")
     (workspace / "autograder.toml").write_text("[points]\n" + "".join(
-        f'"{cid}" = 1000\n' for cid in load_config(tmp_path).data["points"]))
+        f'"{cid}" = 1000\n' for cid in load_config().data["points"]))
     forged = {"version": 1, "status": "pass", "max_score": 80, "tests": [
         {"name": "all", "status": "pass", "score": 80, "max_score": 80}]}
     (workspace / "report.json").write_text(json.dumps(forged))

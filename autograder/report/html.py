@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import itertools
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from autograder.report import source
 from autograder.report.document import failing_groups, write_atomically
-from autograder.report.terminal import _CONTROL, OUTPUT_LINES
+from autograder.report.neutralise import html as esc  # the HTML reader's neutraliser
+from autograder.report.terminal import OUTPUT_LINES
 
 MAX_HEATMAPS = 16                  # pictures embedded per page
 HEATMAPS_OPEN = 2                  # shown unfolded; the rest behind a <details>
@@ -94,12 +94,6 @@ a { color: #0969da; }
 """
 
 
-def esc(value: Any) -> str:
-    """Text for HTML text or a quoted attribute: &, <, >, " and ' escaped; control characters and the
-    bidirectional overrides (which show text in another order than it is written) replaced by '?'."""
-    return html.escape(_CONTROL.sub("?", str(value)), quote=True)
-
-
 def num(value: Any) -> str:
     """A score or figure as the terminal shows it (12, 2.5)."""
     return f"{float(value):g}"
@@ -160,6 +154,8 @@ def _header(document: Dict[str, Any]) -> str:
     verdict = {"ok": "full marks", "part": "points lost", "bad": "no points"}[kind]
     if document["status"] == "not_gradable":
         verdict = "could not be graded"
+    elif document["status"] == "incomplete":
+        verdict = "incomplete: some checks could not run here"
     graded = document["timing"]["started_at"]
     return (f'<header class="top"><div><h1>{esc(sub["name"])}</h1>'
             f'<div class="sub">assignment {esc(document["assignment"])} · graded {esc(graded)}'
@@ -170,12 +166,20 @@ def _header(document: Dict[str, Any]) -> str:
 def _sections(document: Dict[str, Any]) -> str:
     rows = []
     for name, sec in document["sections"].items():
+        if sec.get("not_graded", 0) == sec["total"]:  # this machine could not run it: no points either way
+            rows.append(f'<tr><td>{esc(name)}</td><td class="num">-</td><td class="num">- / {int(sec["total"])}</td>'
+                        '<td></td><td><span class="pill">not graded</span></td></tr>')
+            continue
         kind = status_class(sec["score"], sec["max_score"])
         fraction = sec["score"] / sec["max_score"] if sec["max_score"] else 1.0
         rows.append(f'<tr class="{kind}"><td>{esc(name)}</td>'
                     f'<td class="num">{num(sec["score"])} / {num(sec["max_score"])}</td>'
                     f'<td class="num">{int(sec["passed"])} / {int(sec["total"])}</td><td>{bar(fraction)}</td>'
                     f'<td><span class="pill {kind}">{"all passed" if kind == "ok" else "points lost"}</span></td></tr>')
+    for missing in document.get("not_graded", []):
+        counted = "kept in the maximum: this grade is incomplete" if missing["counted"] else "not counted"
+        rows.append(f'<tr><td colspan="5" class="note">Not graded: {esc(missing["section"])} '
+                    f'({int(missing["checks"])} checks, {counted}): {esc(missing["reason"])}</td></tr>')
     total = (f'<tr><th>total</th><th class="num">{num(document["score"])} / {num(document["max_score"])}</th>'
              f'<th class="num"></th><th></th><th></th></tr>')
     return ('<section class="card" id="sections"><h2>Points per section</h2><table><thead><tr><th>section</th>'
@@ -247,9 +251,10 @@ def _all_checks(document: Dict[str, Any]) -> str:
     rows = []
     for c in document["checks"]:
         ok = c["status"] == "passed"
-        label = "passed" if ok else c["status"]
+        label = "passed" if ok else c["status"].replace("_", " ")
+        pill = "ok" if ok else "" if c["status"] == "not_graded" else "bad"
         rows.append(f'<tr><td>{esc(c["section"])}</td><td><code>{esc(c["id"])}</code></td>'
-                    f'<td><span class="pill {"ok" if ok else "bad"}">{esc(label)}</span></td>'
+                    f'<td><span class="pill {pill}">{esc(label)}</span></td>'
                     f'<td class="num">{num(c["score"])} / {num(c["max_score"])}</td>'
                     f'<td class="num">{float(c["duration_s"]):.2f} s</td></tr>')
     return ('<section class="card" id="checks"><h2>Every check</h2><table><thead><tr><th>section</th><th>check</th>'
@@ -374,8 +379,10 @@ def _output(output: str) -> str:
 def _footer(document: Dict[str, Any]) -> str:
     env, sub = document["environment"], document["submission"]
     sandbox = "sandboxed" if env["sandbox"]["enabled"] else "not sandboxed"
+    model = env.get("model") or {}
+    ran = f' · model {esc(model["name"])} ({esc(model["why"])})' if model.get("source") else ""
     defined = ", ".join(sub["functions"]) or "none of the contract's functions"
     return (f'<footer>{esc(sub["path"])} · defines {esc(defined)} · sha256 {esc(sub["sha256"] or "none")} · '
             f'attention-autograder '
             f'{esc(env["autograder"])} · Python {esc(env["python"])}, torch {esc(env["torch"])} · {sandbox} · '
-            f'graded in {float(document["timing"]["duration_s"]):.1f} s</footer>')
+            f'graded in {float(document["timing"]["duration_s"]):.1f} s{ran}</footer>')

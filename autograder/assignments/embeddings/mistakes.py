@@ -34,6 +34,19 @@ def interleaved(a: Tensor) -> Tensor:
     return torch.stack((torch.sin(a), torch.cos(a)), dim=-1).flatten(-2).to(torch.get_default_dtype())
 
 
+# ---------------------------------------------------------------- token_embedding: (ids, table)
+
+
+@_mistake(
+    "ids_from_one",
+    "token",
+    "your lookup reads row id - 1 (as if ids counted from 1); ids count from 0: token id i is row i of the "
+    "table, table[ids]",
+)
+def _ids_from_one(ids: Tensor, table: Tensor) -> Iterator[Tensor]:
+    yield table[ids - 1]
+
+
 # ---------------------------------------------------------------- sinusoidal_positions: (seq_len, d_model)
 
 

@@ -1,6 +1,6 @@
 """The capstone: the student's transformer_block is block 0 of the loaded GPT-2 (distilgpt2 by default, else
-the built-in model; not graded without any, see checks/model_section.py),
-with that block's own weights (see capstone.py). One comparison per grading run goes into the report
+the built-in model; not graded without any, see checks/model_section.py), with that block's own weights
+(see capstone.py). One comparison per grading run goes into the report
 under `metrics.model`. The block returns no attention weights, so there are no heatmaps."""
 from __future__ import annotations
 

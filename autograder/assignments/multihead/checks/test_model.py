@@ -1,6 +1,7 @@
 """The capstone: the student's multi_head_attention is block 0's attention module of the loaded GPT-2
-(distilgpt2 by default, else the built-in model; not graded without any, see checks/model_section.py), with that module's own weights (c_attn split into W_q, W_k, W_v; c_proj as W_o;
-biases folded into the call, see capstone.py). One comparison per grading run goes into the report
+(distilgpt2 by default, else the built-in model; not graded without any, see checks/model_section.py),
+with that module's own weights (c_attn split into W_q, W_k, W_v; c_proj as W_o; biases folded into the
+call, see capstone.py). One comparison per grading run goes into the report
 under `metrics.model`, with production | student | difference heatmaps per head."""
 from __future__ import annotations
 

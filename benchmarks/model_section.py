@@ -33,7 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from autograder.assignments.attention.checks import test_model as checks  # noqa: E402
+from autograder.checks import model_section  # noqa: E402
 from autograder.assignments.attention.contract import PROMPT_EXAMPLE  # noqa: E402
 from autograder.grade import grade  # noqa: E402
 from autograder.model import (
@@ -89,7 +89,7 @@ def main() -> None:
 
     start = time.perf_counter()
     # the grader's own per-process cache (with the default fallback), so the graded runs below reuse this model
-    model, tokenizer, choice = checks._load(args.model or loading.DEFAULT_MODEL, True)
+    model, tokenizer, choice = model_section.load(args.model or loading.DEFAULT_MODEL, True)
     source = f"{choice.name} ({choice.why})"
     if choice.name == loading.BUILTIN_MODEL and not args.model:  # distilgpt2 is not cached: its shape instead
         from tests.model_fixtures import save_seeded_gpt2
@@ -97,7 +97,7 @@ def main() -> None:
         folder = save_seeded_gpt2(Path(tempfile.mkdtemp()) / "distilgpt2-seeded")
         start = time.perf_counter()
         args.model = str(folder)
-        model, tokenizer, _ = checks._load(args.model, True)
+        model, tokenizer, _ = model_section.load(args.model, True)
         source = "seeded distilgpt2-shaped GPT-2 (distilgpt2 is not cached)"
     load_s = time.perf_counter() - start
     device = model.device

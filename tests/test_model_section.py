@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from autograder.assignments.attention.checks import test_model as capstone
+from autograder.checks import model_section
 from autograder.grade import grade
 from autograder.lm import BUILTIN_DIR
 from autograder.model import loading
@@ -32,9 +32,9 @@ def out(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def fresh_model_cache() -> Iterator[None]:
     """Each test loads its own model: the grader keeps one per process and name, whatever the environment."""
-    capstone._load.cache_clear()
+    model_section.load.cache_clear()
     yield
-    capstone._load.cache_clear()
+    model_section.load.cache_clear()
 
 
 def model_lost(document: dict) -> set:

@@ -10,94 +10,41 @@ When no model at all can be loaded the section is not graded (NotGraded), never 
 from __future__ import annotations
 
 import functools
-import time
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import torch
 
 from autograder.assignments.attention.inputs import CHECK, Case
-from autograder.feedback import CheckFailed, NotGraded, hint_for
-from autograder.model import bridge, compare, heatmaps, loading, surgery
+from autograder.checks import model_section
+from autograder.feedback import CheckFailed
+from autograder.model import bridge, compare, loading, surgery
 
 
-@functools.lru_cache(maxsize=2)
-def _load(name: str, fallback: bool) -> Tuple[Any, Any, loading.ModelChoice]:
-    """One load per process and model (batch grading and repeated grades reuse it)."""
-    return loading.load_capstone_model(name, fallback)
-
-
-def _state(grading: Any, submission: Any) -> Dict[str, Any]:
-    """Load the model and run the comparison once per grading run; errors are kept and re-raised per check."""
-    if "model_state" in grading.extra:
-        return grading.extra["model_state"]
+def _compare(grading: Any, submission: Any, state: Dict[str, Any]) -> compare.ModelComparison:
+    """The run's one comparison on the loaded model (`model_section` stores it, draws its heatmaps)."""
     settings = grading.config.model
-    state: Dict[str, Any] = {"load_s": 0.0}
-    try:
-        start = time.perf_counter()
-        model, tokenizer, choice = _load(grading.model, bool(settings["fallback"]))
-        grading.extra["model_choice"] = choice.to_dict()
-        state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
-        causal = loading.is_causal_lm(model.config)
-        prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
-        state["prompt"] = prompt
-        comparison = compare.compare_attention_implementations(
-            model, tokenizer, bridge.student_attention(submission, CHECK), prompt, int(settings["layer"]),
-            continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
-        state["comparison"] = comparison
-        metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
-        metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
-        if settings["heatmaps"]:  # drawn on the other core while the checks go on; listed when they are there
-            folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
-            grading.at_finish.append(functools.partial(_heatmaps_drawn, grading, metrics,
-                                                       heatmaps.render_in_background(comparison, folder)))
-    except loading.ModelUnavailableError as exc:
-        state["error"] = exc
-        grading.extra["model_choice"] = {"name": grading.model, "source": None,
-                                         "why": f"no model could be loaded: {exc.reason}"}
-    except (surgery.ModelIntegrationError, CheckFailed) as exc:
-        state["error"] = exc
-    grading.extra["model_state"] = state
-    return state
-
-
-def _heatmaps_drawn(grading: Any, metrics: Dict[str, Any], finish: Any) -> None:
-    """Wait for the heatmaps and list them in the report (pictures are extras: they never cost points)."""
-    try:
-        paths = finish()
-    except (OSError, ValueError, RuntimeError) as exc:
-        metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
-        paths = []
-    grading.extra.setdefault("artifacts", []).extend(
-        {"kind": "heatmap", "path": str(p), "description": "production | student | difference"} for p in paths)
+    model, tokenizer = state["model"], state["tokenizer"]
+    causal = loading.is_causal_lm(model.config)
+    prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
+    state["prompt"] = prompt
+    return compare.compare_attention_implementations(
+        model, tokenizer, bridge.student_attention(submission, CHECK), prompt, int(settings["layer"]),
+        continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
 
 
 @pytest.fixture
 def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
-    start = time.perf_counter()
-    with loading.one_cpu_thread(), loading.exact_float32():
-        state = _state(grading, submission)
-        error = state.get("error")
-        if isinstance(error, CheckFailed):
-            raise error
-        if isinstance(error, loading.ModelUnavailableError):  # this machine's problem: not graded, said once
-            raise NotGraded(f"no model could be loaded: {error.reason}")
-        if error is not None:
-            raise CheckFailed(str(error), _error_hint(error, state.get("model")))
-        try:
-            yield state
-        finally:
-            # metrics.model.timing_s.section: the whole model section once the model is loaded
-            spent = time.perf_counter() - start - state.pop("load_s", 0.0)
-            timing = grading.extra["metrics"]["model"]["timing_s"]
-            timing["section"] = round(timing["section"] + spent, 4)
+    with model_section.model_run(grading, functools.partial(_compare, grading, submission),
+                                 lambda error, state: _error_hint(error, state.get("model"))) as state:
+        yield state
 
 
 def _error_hint(error: Exception, model: Any, projections: bool = False) -> str:
     """The hint for a failure inside the model, with that model's sizes (d_model, heads, head size)."""
-    cause = error.__cause__  # what the worker said: a missing function, a hang, a crash has its own hint
-    if getattr(cause, "kind", "raised") != "raised" and hint_for(cause):
-        return hint_for(cause)
+    worker = model_section.worker_hint(error)
+    if worker:
+        return worker
     d_model, heads = (model.config.hidden_size, model.config.num_attention_heads) if model is not None else (768, 12)
     d_head = d_model // heads
     if projections:

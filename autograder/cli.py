@@ -48,7 +48,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     config_file = Path(args.config) if args.config else None
     document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model, config_file=config_file,
-                     html=Path(args.html) if args.html else None, assignment=args.assignment)
+                     html=Path(args.html) if args.html else None, assignment=args.assignment,
+                     progress=Path(args.json).parent / "progress.json")
     return EXIT_OK if document["score"] >= document["max_score"] else EXIT_POINTS_LOST
 
 
@@ -219,6 +220,20 @@ def cmd_assignments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    """The course so far: per assignment, the best and latest score and the sections complete."""
+    from autograder.assignments import AssignmentError, installed
+    from autograder.report import progress
+
+    try:
+        course = list(installed())
+    except AssignmentError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(progress.table(progress.read(Path(args.file)), course), end="")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Grade the course's assignments.")
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
@@ -286,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(sent as a Bearer token)")
     evaluate_p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the answer")
     evaluate_p.set_defaults(func=cmd_evaluate)
+    progress_p = sub.add_parser("progress", help="the course so far: best and latest score per assignment")
+    progress_p.add_argument("--file", default="grading/progress.json",
+                            help="the progress file `autograder grade` and `pytest --submission` update")
+    progress_p.set_defaults(func=cmd_progress)
     list_p = sub.add_parser("assignments", help="list the installed assignments, their functions and points")
     list_p.add_argument("--config", help="a course config file (its points are shown)")
     list_p.set_defaults(func=cmd_assignments)

@@ -37,9 +37,10 @@ def _no_plugin_autoload() -> Iterator[None]:
 
 def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
                 config_file: Optional[Path] = None, quiet: bool = True, html: Optional[Path] = None,
-                assignment: Optional[str] = None, folder: Optional[Path] = None) -> List[str]:
+                assignment: Optional[str] = None, folder: Optional[Path] = None,
+                progress: Optional[Path] = None) -> List[str]:
     args = BASE_ARGS + ["-c", str(plugin.CHECKS_DIR / "pytest.ini"), "--submission", str(path),
-                        "--grade-json", str(report)]
+                        "--grade-json", str(report), "--grade-progress", str(progress) if progress else ""]
     args += ["--grade-html", str(html)] if html else []
     args += ["-q", "--no-header", "-p", "no:warnings", "--tb=no", "-rN"] if quiet else []
     args += [] if sandbox else ["--no-sandbox"]
@@ -53,13 +54,14 @@ def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Option
 def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
           config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = (),
           html: Optional[Path] = None, assignment: Optional[str] = None,
-          folder: Optional[Path] = None) -> Dict[str, Any]:
+          folder: Optional[Path] = None, progress: Optional[Path] = None) -> Dict[str, Any]:
     """Grade `path` with `assignment` (None: inferred, see `autograder.assignments.registry.choose`), write the
     report to `report` (and its HTML page to `html`, when given) and return it (plus the pytest exit code
     under `_exit`). `folder`: the folder the course staff named, which a symbolic link may not lead out of
-    (default: the file's own)."""
+    (default: the file's own). `progress`: the course progress file this grade updates (None: none, as for
+    batch grading)."""
     args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file, html=html,
-                       assignment=assignment, folder=folder) + list(extra)
+                       assignment=assignment, folder=folder, progress=progress) + list(extra)
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
     with sink, _no_plugin_autoload():
         code = pytest.main(args)

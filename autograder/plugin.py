@@ -21,7 +21,7 @@ from autograder.config import (Config, ConfigError, configured_assignment, cours
                                packaged_assignment)
 from autograder.feedback import CheckFailed, NotGraded, hint_for
 from autograder.report import document as report_mod
-from autograder.report import neutralise, terminal
+from autograder.report import neutralise, progress, terminal
 from autograder.runtime.launcher import Launched, answer_paths, outside, start_worker
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--submission", metavar="PATH", help="grade this student file with the packaged checks")
     group.addoption("--grade-json", metavar="OUT", help=f"where to write the JSON report (default {DEFAULT_REPORT})")
     group.addoption("--grade-html", metavar="OUT", help="also write the report as a self-contained HTML page")
+    group.addoption("--grade-progress", metavar="FILE",
+                    help="the course progress file this grade updates (default: progress.json next to the report; "
+                         "an empty value: none)")
     group.addoption("--no-sandbox", action="store_true",
                     help="run student code in this process (for breakpoints and print-debugging)")
     group.addoption("--model", metavar="NAME_OR_DIR",
@@ -335,6 +338,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from autograder.report import html
 
         html.write(document, Path(session.config.getoption("--grade-html")))
+    progress_file = session.config.getoption("--grade-progress")
+    if progress_file is None:
+        progress_file = str(grading.report_path.parent / progress.FILE_NAME)
+    if progress_file:
+        progress.update(Path(progress_file), document, grading.report_path)
     grading.extra["document"] = document
 
 

@@ -35,6 +35,25 @@ from autograder.runtime.worker import COMPOSED, Runner
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
 
+class CallInterrupted(BaseException):
+    """A check's time limit (pytest-timeout) fired while a call into student code was in flight.
+
+    A BaseException, like the KeyboardInterrupt it resembles: hypothesis lets it through instead of
+    replaying the example (which would call a restarted worker and report the check as nondeterministic).
+    The interrupted worker is already stopped; the next call starts a fresh one, so its late reply is
+    never read as the answer to another request.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def is_time_limit(exc: BaseException) -> bool:
+    """Whether `exc` is pytest-timeout's interruption of a check (pytest's Failed("Timeout >Ns"))."""
+    return type(exc).__name__ == "Failed" and str(exc).startswith("Timeout")
+
+
 class SubmissionError(Diagnosable, Exception):
     """Student code could not give an answer: missing, raised, banned API, hung, crashed, unloadable.
 
@@ -213,6 +232,9 @@ class Submission:
             what = "did not finish importing" if isinstance(exc, socket.timeout) else "ended the worker process"
             self.load_error = SubmissionError("load", f"{self.path.name} {what} while being imported{status}")
             return
+        except BaseException:  # interrupted while it starts: its greeting must never be read as a reply
+            self._stop()
+            raise
         self._loaded(loaded)
 
     def _loaded(self, header: Dict[str, Any]) -> None:
@@ -304,6 +326,14 @@ class Submission:
                                     "running out of memory?)")
             self._dead[fn] = error
             raise error from None
+        except BaseException as exc:  # interrupted mid-call (a check's time limit, Ctrl-C): the worker is
+            self._stop()              # still busy with a request nobody waits for; never read its reply
+            if not is_time_limit(exc):
+                raise
+            spent = time.monotonic() - start
+            self._start()  # now, on the interrupted check's time: the next check starts with a ready worker
+            raise CallInterrupted(f"{self._label(fn)} was still running when the check's time limit ran out "
+                                  f"({spent:.1f} s into the call)") from None
         return self._check(fn, reply, tensors)
 
     @staticmethod

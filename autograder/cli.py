@@ -3,7 +3,8 @@
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
-config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
+config, the reference implementation losing points in the warm-up, Dask missing or its scheduler unreachable
+for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report.
 """
 from __future__ import annotations
@@ -34,10 +35,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"autograder: {path} is a directory; give one .py file (or use `autograder batch {path}`)",
               file=sys.stderr)
         return EXIT_USAGE
-    from autograder.config import ConfigError
+    from autograder.config import ConfigError, load_config
     from autograder.grade import grade
 
     try:
+        load_config(Path.cwd(), Path(args.config) if args.config else None)  # one clear error, before pytest
         document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model,
                          config_file=Path(args.config) if args.config else None)
     except ConfigError as exc:
@@ -48,7 +50,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from autograder.batch.executors import ExecutorUnavailable
-    from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
+    from autograder.batch.runner import BatchBusy, NoSubmissions, ReferenceLosesPoints, final_line, run_batch
     from autograder.config import ConfigError
 
     if args.jobs < 1:
@@ -57,7 +59,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
                            config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
-    except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy) as exc:
+    except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy, ReferenceLosesPoints) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes

@@ -249,6 +249,13 @@ def test_baseline_is_a_graded_zero_attempt(arena: Arena) -> None:
     assert not base.leftovers and not base.planted
 
 
+def test_zeros_earn_the_shape_points_at_most(arena: Arena) -> None:
+    """A function that ignores its inputs earns no contract, gradient or property points (values_first)."""
+    document = arena.baseline.document
+    assert document is not None, arena.baseline.error
+    assert passed(document) == {c["id"] for c in document["checks"] if c["id"].endswith(".shapes")}
+
+
 @pytest.mark.parametrize("name", _params())
 def test_grading_finishes_with_every_check(arena: Arena, name: str) -> None:
     graded = arena.graded(name)

@@ -77,6 +77,10 @@ class BatchBusy(RuntimeError):
     """Another batch is writing to the same output folder."""
 
 
+class ReferenceLosesPoints(RuntimeError):
+    """The reference implementation does not get full marks in the warm-up: every grade would be wrong."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every submission of one batch is graded with (picklable: it travels to Dask workers)."""
@@ -208,13 +212,15 @@ def _grade_reference(settings: Settings) -> Dict[str, Any]:
 
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
-    """What the reference implementation lost points on (this machine's problem, e.g. no model), or None."""
+    """What the reference implementation lost points on (a bad config, or this machine's problem, e.g. no
+    model), or None."""
     lost = [c for c in document["checks"] if c["status"] != "passed"]
     if not lost:
         return None
     first = lost[0]["message"].splitlines()[0]
     return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
-            f"machine: {', '.join(c['id'] for c in lost)} lost ({first})")
+            f"machine, so every grade of this batch would be wrong: {', '.join(c['id'] for c in lost)} lost "
+            f"({first}); nothing was graded (fix the config, give --model DIR, or set [model] enabled = false)")
 
 
 # -- the unit of work ----------------------------------------------------------------------------
@@ -347,7 +353,8 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
               config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
               progress: bool = True) -> Result:
     """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable,
-    BatchBusy (and KeyboardInterrupt after the running grades have finished and been recorded)."""
+    BatchBusy, ReferenceLosesPoints (before any submission is graded; local batches) and KeyboardInterrupt
+    (after the running grades have finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
@@ -413,7 +420,7 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
             problem = warm_up_problem(warm(todo[0].settings))
             warm_up_s = time.monotonic() - started
             if problem:
-                bar.write(f"autograder batch: warning: {problem}", file=sys.stderr)
+                raise ReferenceLosesPoints(problem)
             bar.set_description("grading")
             bar.reset()  # rate and time left count from here, not from the start of the warm-up
         futures: Dict[Future, Job] = {pool.submit(grade_job, job): job for job in todo}

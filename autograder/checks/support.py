@@ -226,6 +226,23 @@ def no_gradient(submission: Any, message: str) -> CheckFailed:
     return CheckFailed(message, found.hint, found.id)
 
 
+def require_values(actual: Any, expected: Any, fn: str, args: Sequence[Any], config: Config, where: str = "") -> None:
+    """Unless the course turned `values_first` off: the check's points need the reference's values first."""
+    if config.values_first:
+        compare(actual, expected, fn, args, config, where)
+
+
+def reference_vjp(fn: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Tensor]) -> List[Tensor]:
+    """The reference's vector-Jacobian products for args[wrt] (zeros where an input does not matter)."""
+    inputs = [a.detach().clone().requires_grad_(i in wrt) if isinstance(a, Tensor) and i in wrt
+              else (a.clone() if isinstance(a, Tensor) else a) for i, a in enumerate(args)]
+    with torch.enable_grad():
+        outputs = REFERENCE[fn](*inputs)
+    outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+    grads = torch.autograd.grad(outputs, [inputs[i] for i in wrt], list(cotangents), allow_unused=True)
+    return [torch.zeros_like(inputs[i]) if g is None else g for i, g in zip(wrt, grads)]
+
+
 def expected_of(fn: str, args: Sequence[Any]) -> Any:
     """The reference answer on trusted copies of the inputs."""
     return REFERENCE[fn](*[a.clone() if isinstance(a, Tensor) else a for a in args])

@@ -372,4 +372,19 @@ class Submission:
         """
         reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
                                        list(args))
-        return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["grads"], tensors)
+        grads = protocol.decode_values(reply["grads"], tensors)
+        inputs = [args[i] for i in wrt]
+        if len(grads) != len(inputs) or not all(_fits(g, x) for g, x in zip(grads, inputs)):
+            got = ", ".join("None" if g is None else f"{list(g.shape)} {g.dtype}" if type(g) is torch.Tensor
+                            else protocol.describe(g) for g in grads[:len(inputs) + 1])
+            want = ", ".join(f"{list(x.shape)} {x.dtype}" for x in inputs)
+            raise SubmissionError("invalid", protocol.clip(f"the gradients of {self._label(name)} came back as "
+                                                           f"[{got}]; autograd gives one per input: [{want}]"))
+        return protocol.decode(reply["result"], tensors), grads
+
+
+def _fits(grad: Any, x: Any) -> bool:
+    """A gradient is None (the output does not depend on x) or a plain tensor of x's very shape and dtype:
+    checked before any arithmetic, so a forged [N, 1, ..., 1] one cannot broadcast to gigabytes."""
+    return grad is None or (type(grad) is torch.Tensor and type(x) is torch.Tensor and grad.shape == x.shape
+                            and grad.dtype == x.dtype)

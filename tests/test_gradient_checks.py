@@ -1,0 +1,107 @@
+"""The gradient checks compare with the reference's gradients, fail on NaN, and award points only for
+right values; the seam refuses gradients that are not shaped like their inputs; zeros earn the shapes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.runtime.submission import Submission, SubmissionError
+from tests.grading_helpers import CORRECT, FAST_CONFIG, by_id, grade_quick, passed, variant
+
+GRADIENTS = [f"{s}.gradients" for s in ("projections", "scores", "softmax", "values", "attention")]
+ZEROS_SOURCE = (Path(__file__).parent / "hostile" / "constant_connected.py").read_text()
+
+# right values everywhere, but each output carries a NaN gradient (0 * sqrt(x - x): value 0, gradient NaN)
+NAN_GRADIENT = CORRECT.read_text() + '''
+
+def _nan(t):
+    return 0 * torch.sqrt(t - t).sum()
+
+
+_ORIGINAL = dict(linear_projections=linear_projections, attention_scores=attention_scores,
+                 attention_weights=attention_weights, aggregate_values=aggregate_values)
+
+
+def linear_projections(x, W_q, W_k, W_v):
+    return tuple(t + _nan(x) + _nan(W) for t, W in zip(_ORIGINAL["linear_projections"](x, W_q, W_k, W_v),
+                                                        (W_q, W_k, W_v)))
+
+
+def attention_scores(Q, K):
+    return _ORIGINAL["attention_scores"](Q, K) + _nan(Q) + _nan(K)
+
+
+def attention_weights(scores, mask=None):
+    return _ORIGINAL["attention_weights"](scores, mask) + _nan(scores)
+
+
+def aggregate_values(weights, V):
+    return _ORIGINAL["aggregate_values"](weights, V) + _nan(weights) + _nan(V)
+
+
+del scaled_dot_product_attention  # composed from the sections above
+'''
+
+# right values, a backward that doubles the true gradient (agrees with nothing but itself)
+WRONG_BACKWARD = CORRECT.read_text() + '''
+
+class _Twice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t):
+        return t.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+_scores = attention_scores
+
+
+def attention_scores(Q, K):
+    return _Twice.apply(_scores(Q, K))
+'''
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gradients")
+
+
+def test_nan_gradients_fail_where_values_pass(out: Path) -> None:
+    checks = by_id(grade_quick(variant(out, "nan_gradient.py", NAN_GRADIENT), out))
+    for cid in GRADIENTS:
+        assert checks[cid]["status"] == "failed", cid
+        assert "NaN" in checks[cid]["message"], checks[cid]["message"]
+        assert checks[cid.replace("gradients", "values")]["status"] == "passed"
+
+
+def test_gradients_are_compared_with_the_reference(out: Path) -> None:
+    checks = by_id(grade_quick(variant(out, "wrong_backward.py", WRONG_BACKWARD), out))
+    assert checks["scores.values"]["status"] == "passed"
+    assert checks["scores.gradients"]["status"] == "failed"
+    assert "with respect to Q differ from the reference" in checks["scores.gradients"]["message"]
+
+
+def test_zeros_earn_contract_points_only_when_the_course_says_so(out: Path) -> None:
+    """`values_first = false` is the documented way back to properties judged alone."""
+    folder = out / "lenient"
+    folder.mkdir()
+    (folder / "autograder.toml").write_text("values_first = false\n" + FAST_CONFIG)
+    lenient = passed(grade_quick(variant(folder, "zeros.py", ZEROS_SOURCE), folder))
+    strict = passed(grade_quick(variant(out, "zeros.py", ZEROS_SOURCE), out))
+    assert strict == {"projections.shapes", "scores.shapes", "softmax.shapes", "values.shapes", "attention.shapes"}
+    assert {"scores.contract", "softmax.shift_invariance", "attention.permutation_equivariance"} <= lenient
+
+
+def test_the_seam_refuses_gradients_not_shaped_like_their_inputs(tmp_path: Path) -> None:
+    """A worker that forges torch.autograd.grad ([7, 1, 1, 1] zeros) gets a refusal, not a broadcast."""
+    path = variant(tmp_path, "forged.py", (Path(__file__).parent / "hostile" / "forged_gradients.py").read_text())
+    Q, K = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64)
+    with Submission(path, call_timeout=10) as sub:
+        with pytest.raises(SubmissionError) as raised:
+            sub.vjp("attention_scores", [Q, K], [0, 1], [torch.ones(2, 3, 5, dtype=torch.float64)])
+    assert raised.value.kind == "invalid"
+    assert "[7, 1, 1, 1]" in raised.value.message and "[2, 3, 4]" in raised.value.message

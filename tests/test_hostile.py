@@ -464,5 +464,16 @@ def test_banned_api_is_named_in_the_report(arena: Arena) -> None:
 
 def test_banned_api_under_other_names_is_refused(arena: Arena) -> None:
     checks = by_id(arena.graded("banned_alias").document)
-    for check in ("softmax.values", "values.values", "attention.values"):
-        assert checks[check]["status"] == "failed", check
+    for check in ("softmax.values", "values.values", "attention.values"):  # refusals swallowed: still refused
+        assert checks[check]["status"] != "passed", check
+        assert "not allowed in this assignment" in checks[check]["message"], check
+
+
+def test_banned_api_is_refused_in_the_dispatcher(arena: Arena) -> None:
+    """DisableTorchFunction, inference mode and decompose() around the aten kernels, refusals swallowed: each
+    call that reached a banned operator fails, naming it."""
+    checks = by_id(arena.graded("banned_dispatcher").document)
+    for check in ("softmax.values", "values.values", "attention.values", "attention.any_shapes"):
+        assert checks[check]["status"] != "passed", check
+        assert "not allowed in this assignment" in checks[check]["message"], check
+        assert "torch.ops.aten." in checks[check]["message"], check

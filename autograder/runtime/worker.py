@@ -130,16 +130,20 @@ class Runner:
             missing = exc.args[0]
             return {"ok": False, "error": {"kind": "missing", "type": "AttributeError", "detail": "",
                                            "message": f"{missing} is not defined in your file"}}, b""
+        if op not in ("call", "vjp"):
+            return {"ok": False, "error": {"kind": "protocol", "type": "ValueError", "detail": "",
+                                           "message": f"unknown op {protocol.clip(str(op), 40)!r}"}}, b""
         try:
-            with guarded(self.banned):
+            with guarded(self.banned) as refusals:
                 if op == "call":
-                    return self._call(fn, args, bool(header.get("echo")))
-                if op == "vjp":
-                    return self._vjp(fn, args, header.get("wrt", []), header.get("cotangents", []), tensors)
+                    answer = self._call(fn, args, bool(header.get("echo")))
+                else:
+                    answer = self._vjp(fn, args, header.get("wrt", []), header.get("cotangents", []), tensors)
+            if refusals:  # the student's code caught a refusal and answered anyway: still a banned call
+                raise BannedAPIError(refusals[0])
+            return answer
         except BaseException as exc:  # the student's exception, whatever it is, is a graded result
             return error_header(exc, str(self.path), fn_name), b""
-        return {"ok": False, "error": {"kind": "protocol", "type": "ValueError", "detail": "",
-                                       "message": f"unknown op {op!r}"}}, b""
 
     @staticmethod
     def _call(fn: Callable[..., Any], args: List[Any], echo: bool) -> Tuple[Dict[str, Any], bytes]:

@@ -477,3 +477,10 @@ def test_banned_api_is_refused_in_the_dispatcher(arena: Arena) -> None:
         assert checks[check]["status"] != "passed", check
         assert "not allowed in this assignment" in checks[check]["message"], check
         assert "torch.ops.aten." in checks[check]["message"], check
+
+
+def test_huge_replies_are_refused_unread(arena: Arena) -> None:
+    """Every answer announces 16 MiB where a few KiB are expected: refused before the grader reads it."""
+    checks = by_id(arena.graded("huge_replies").document)
+    for check in ("projections.shapes", "scores.values", "softmax.contract", "attention.gradients"):
+        assert "MiB of tensor data" in checks[check]["message"], (check, checks[check]["message"])

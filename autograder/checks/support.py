@@ -130,7 +130,7 @@ def call_checked(submission: Any, section: str, args: Sequence[Any], expected: A
     """Call the section's function and validate types, shapes and dtypes against `expected` (same structure)."""
     fn = function_name(section)
     try:
-        value = submission.call(fn, *args)
+        value = submission.call(fn, *args, expect=expected)
     except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
         if error.raised is not None:
             error.diagnose = error.diagnose or error_diagnoser(fn, args, error.raised)

@@ -39,7 +39,7 @@ def test_contract(section, submission, course):
         case = Case(batch=(2,), seq_q=5, seq_k=6, d_k=8, d_v=4, mask="random", seed=22, dtype=dtype)
         args = section_args(section, case)
         expected = expected_of(fn, args)
-        first, after = submission.call_echo(fn, *args)
+        first, after = submission.call_echo(fn, *args, expect=expected)
         first = validate(first, fn, expected)
         require_values(first, expected, fn, args, course, where=str(case))
         for name, before, now in zip(ARG_NAMES[section], args, after):
@@ -47,7 +47,7 @@ def test_contract(section, submission, course):
                 raise CheckFailed(f"{label(fn)} modified its input {name} in place",
                                   "use out-of-place operations (x = x.masked_fill(...), not x.masked_fill_(...) "
                                   "or x[...] = ...): the caller still needs its tensors")
-        second = validate(submission.call(fn, *args), fn, expected)
+        second = validate(submission.call(fn, *args, expect=expected), fn, expected)
         if not all(_same(a, b) for a, b in zip(_outputs(first), _outputs(second))):
             raise CheckFailed(f"{label(fn)} gave different results on two calls with the same inputs",
                               "no randomness (dropout, torch.rand) and no state kept between calls")

@@ -55,7 +55,8 @@ def student_projections(submission: Submission) -> Callable[..., Tuple[Tensor, T
         device = x.device
         args = [t.detach().cpu() for t in (x, W_q, W_k, W_v)]
         expected = tuple(torch.empty(*x.shape[:-1], w.shape[-1], dtype=x.dtype) for w in (W_q, W_k, W_v))
-        Q, K, V = validate(submission.call("linear_projections", *args), "linear_projections", expected)
+        Q, K, V = validate(submission.call("linear_projections", *args, expect=expected), "linear_projections",
+                           expected)
         return Q.to(device), K.to(device), V.to(device)
 
     return project

@@ -285,8 +285,12 @@ class Submission:
             return next((n for n in COMPOSED_FROM if n not in self.functions), None)
         return None if fn in self.functions else fn
 
-    def _request(self, header: Dict[str, Any], values: List[Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    def _request(self, header: Dict[str, Any], values: List[Any], expected_bytes: Optional[int] = None
+                 ) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+        """Send one request and read its reply; a reply announcing more tensor data than `expected_bytes`
+        allows (`protocol.reply_budget`; MAX_BLOB when unknown) is refused before any of it is read."""
         fn = header["fn"]
+        budget = protocol.MAX_BLOB if expected_bytes is None else protocol.reply_budget(expected_bytes)
         if self.load_error is not None:
             raise self.load_error
         if fn in self._dead:
@@ -301,6 +305,8 @@ class Submission:
         self.calls += 1
         if self._runner is not None:  # in-process: same encoding, no socket
             reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            if len(out_blob) > budget:
+                raise self._too_large(fn, len(out_blob), expected_bytes)
             return self._check(fn, reply, protocol.unpack_blob(out_blob))
         if self._worker is None:
             self._start()
@@ -312,7 +318,11 @@ class Submission:
         try:
             sock.settimeout(self.call_timeout)
             protocol.send(sock, header, blob)
-            reply, tensors = protocol.recv(sock)
+            reply, tensors = protocol.recv(sock, max_blob=budget)
+        except protocol.ReplyTooLarge as exc:  # refused unread; not drained: a fresh worker next time
+            if not exc.drained:
+                self._stop()
+            raise self._too_large(fn, exc.size, expected_bytes) from None
         except socket.timeout:
             self._stop()
             error = SubmissionError("timeout", f"{self._label(fn)} did not return within {self.call_timeout:g} s "
@@ -336,6 +346,12 @@ class Submission:
                                   f"({spent:.1f} s into the call)") from None
         return self._check(fn, reply, tensors)
 
+    def _too_large(self, fn: str, size: int, expected_bytes: Optional[int]) -> SubmissionError:
+        expected = "" if expected_bytes is None else f" where its answer takes {expected_bytes / 2**20:.2f} MiB"
+        return SubmissionError("invalid", f"{self._label(fn)} answered with {size / 2**20:.1f} MiB of tensor "
+                               f"data{expected}: a tensor far larger than the contract's shapes (check how your "
+                               "tensors broadcast)")
+
     @staticmethod
     def _label(fn: str) -> str:
         return "your attention (scaled_dot_product_attention or the sections composed)" if fn == COMPOSED else fn
@@ -349,19 +365,25 @@ class Submission:
                                   str(err.get("detail", "")), raised)
         return reply, tensors
 
-    def call(self, name: str, *args: Any) -> Any:
-        """Call a contract function; returns its value (tensors, tuples, or `protocol.Foreign`)."""
-        reply, tensors = self._request({"op": "call", "fn": name}, list(args))
+    def call(self, name: str, *args: Any, expect: Any = None) -> Any:
+        """Call a contract function; returns its value (tensors, tuples, or `protocol.Foreign`). `expect`: a
+        value shaped like the right answer (tensors or a tuple), which bounds the reply's size."""
+        reply, tensors = self._request({"op": "call", "fn": name}, list(args),
+                                       None if expect is None else protocol.nbytes(expect))
         return protocol.decode(reply["result"], tensors)
 
-    def call_echo(self, name: str, *args: Any) -> Tuple[Any, List[Any]]:
+    def call_echo(self, name: str, *args: Any, expect: Any = None) -> Tuple[Any, List[Any]]:
         """Like `call`, and also returns the arguments as the student's code left them."""
-        reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
+        reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args),
+                                       None if expect is None else protocol.nbytes(expect) + protocol.nbytes(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
 
     def attention(self, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: Optional[torch.Tensor] = None) -> Any:
         """The student's composed attention: `(attended [..., seq_q, d_v], weights [..., seq_q, seq_k])`."""
-        return self.call(COMPOSED, Q, K, V, mask)
+        rows = Q.numel() // max(Q.shape[-1], 1)  # batch x seq_q (the usual case: no broadcasting of batch dims)
+        expected = rows * (V.shape[-1] + K.shape[-2]) * Q.element_size()
+        reply, tensors = self._request({"op": "call", "fn": COMPOSED}, [Q, K, V, mask], expected)
+        return protocol.decode(reply["result"], tensors)
 
     def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
             ) -> Tuple[Any, List[Any]]:
@@ -370,8 +392,9 @@ class Submission:
         Returns (outputs, grads); a grad is None where the student's output does not depend on that input
         through autograd (detached, numpy round-trip, new tensor).
         """
+        expected = protocol.nbytes(list(cotangents)) + protocol.nbytes([args[i] for i in wrt])  # outputs, grads
         reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
-                                       list(args))
+                                       list(args), expected)
         grads = protocol.decode_values(reply["grads"], tensors)
         inputs = [args[i] for i in wrt]
         if len(grads) != len(inputs) or not all(_fits(g, x) for g, x in zip(grads, inputs)):

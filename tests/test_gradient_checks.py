@@ -105,3 +105,30 @@ def test_the_seam_refuses_gradients_not_shaped_like_their_inputs(tmp_path: Path)
             sub.vjp("attention_scores", [Q, K], [0, 1], [torch.ones(2, 3, 5, dtype=torch.float64)])
     assert raised.value.kind == "invalid"
     assert "[7, 1, 1, 1]" in raised.value.message and "[2, 3, 4]" in raised.value.message
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-layer GPT-2 (64 dims, 4 heads) with GPT-2's real tokenizer: the model section in seconds."""
+    from tests.model_fixtures import TOKENIZER_FILES, gpt2_tokenizer
+
+    if not (TOKENIZER_FILES / "vocab.json").exists():
+        pytest.skip("GPT-2 tokenizer files are not available here")
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=64, n_head=4, n_positions=64)).save_pretrained(folder)
+    gpt2_tokenizer(TOKENIZER_FILES).save_pretrained(folder)
+    return folder
+
+
+def test_nan_gradients_inside_the_model_fail(tiny_gpt2: Path, out: Path) -> None:
+    folder = out / "model"
+    folder.mkdir()
+    (folder / "autograder.toml").write_text(FAST_CONFIG.replace("enabled = false", "enabled = true\nheatmaps = false"))
+    checks = by_id(grade_quick(variant(folder, "nan_gradient.py", NAN_GRADIENT), folder, model=str(tiny_gpt2)))
+    assert checks["model.logits"]["status"] == "passed"  # the values are right ...
+    assert checks["model.gradients"]["status"] == "failed"  # ... the gradients are NaN
+    assert "NaN" in checks["model.gradients"]["message"]

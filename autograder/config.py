@@ -44,9 +44,12 @@ def _read_toml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
-# Settings that must be above zero (the others that are numbers: zero or more); "section.key", or a section
+# Numbers that must be above zero (the others: zero or more), and numbers that must be whole (the others may
+# have a fraction: points, seconds, tolerances); "section.key", or a whole section
 POSITIVE = ("timeouts", "hypothesis.max_examples", "sandbox.memory_mb", "sandbox.cpu_seconds",
-            "sandbox.max_processes", "sandbox.max_file_mb", "sandbox.max_open_files", "sandbox.output_kb")
+            "sandbox.max_processes", "sandbox.max_file_mb", "sandbox.max_open_files", "sandbox.output_kb",
+            "gradescope.timeout_s")
+WHOLE = ("hypothesis", "sandbox", "model.layer", "model.continuation_tokens")
 # Tables whose keys are check ids, not fixed names
 CHECK_ID_TABLES = ("points",)
 
@@ -79,12 +82,16 @@ def _check_leaf(name: str, value: Any, default: Any, problems: List[str]) -> Non
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"{name} must be a number, not {_describe(value)}")
-    elif isinstance(default, int) and not isinstance(value, int):
+    elif _listed(name, WHOLE) and not isinstance(value, int):
         problems.append(f"{name} must be a whole number, not {value!r}")
     elif not math.isfinite(value) or value < 0:
         problems.append(f"{name} must be a finite number of 0 or more, not {value!r}")
-    elif value == 0 and (name in POSITIVE or name.split(".")[0] in POSITIVE):
+    elif value == 0 and _listed(name, POSITIVE):
         problems.append(f"{name} must be above 0")
+
+
+def _listed(name: str, names: Tuple[str, ...]) -> bool:
+    return name in names or name.split(".")[0] in names
 
 
 def check_settings(override: Dict[str, Any], defaults: Dict[str, Any]) -> List[str]:

@@ -92,3 +92,12 @@ def test_a_model_folder_without_tokenizer_files_says_so(tmp_path: Path) -> None:
         load_mini_transformer(str(tmp_path / "model"), device="cpu")
     message = str(raised.value)
     assert "no tokenizer files" in message and "config.json" in message and "save_pretrained" in message
+
+
+def test_a_careful_config_passes(tmp_path: Path) -> None:
+    """Fractions where they make sense (seconds, points), ints for counts, every documented key."""
+    text = ('hidden = ["attention.permutation_equivariance"]\nvalues_first = false\n[points]\n"scores.values" = 2.5\n'
+            "[timeouts]\ncheck_s = 2.5\n[hypothesis]\nmax_examples = 3\n[model]\nname = \"./my-model\"\n"
+            "[tolerance.float32]\natol = 0\n")
+    config = load_config(tmp_path, _config(tmp_path, text))
+    assert config.points("scores.values") == 2.5 and config.timeout("check_s") == 2.5 and not config.values_first

@@ -1,11 +1,17 @@
-"""The `autograder` command: `autograder grade PATH [--json OUT]`, `autograder batch SUBMISSIONS... --out DIR`,
-`autograder export REPORT --format classroom|gradescope`.
+"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`,
+`autograder batch SUBMISSIONS... --out DIR [--html]`,
+`autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
+`autograder evaluate REPORT --url URL`.
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
 config, the reference implementation losing points in the warm-up, Dask missing or its scheduler unreachable
 for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
-Exit codes of `export`: 0 written, 2 the report is missing or not a valid report.
+Exit codes of `export`: 0 written, 2 the report is missing or not a valid report (classroom and gradescope
+still write a 0-point result out of the course's maximum, so the service records a grade), or a bad config.
+Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
+Exit codes of `evaluate`: 0 the answer is stored, 2 a bad report, URL or missing key variable, 3 the endpoint gave no
+usable answer (unreachable, HTTP error, timeout, not a chat completion); the report is then unchanged.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from typing import List, Optional
 from autograder import __version__
 
 EXIT_OK, EXIT_POINTS_LOST, EXIT_USAGE = 0, 1, 2
+EXIT_SERVICE = 3  # evaluate: the endpoint gave no usable answer
 EXIT_INTERRUPTED = 130  # batch: Ctrl-C (128 + SIGINT, as a shell reports it)
 
 
@@ -41,7 +48,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         load_config(Path.cwd(), Path(args.config) if args.config else None)  # one clear error, before pytest
         document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model,
-                         config_file=Path(args.config) if args.config else None)
+                         config_file=Path(args.config) if args.config else None,
+                         html=Path(args.html) if args.html else None)
     except ConfigError as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -58,7 +66,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
-                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler)
+                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
+                           html=args.html)
     except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy, ReferenceLosesPoints) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -68,29 +77,93 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+NO_REPORT = "no grading result: the submission is missing or could not be graded (see the grading step's log)"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
     import jsonschema
 
+    from autograder.config import ConfigError, load_config
     from autograder.report import document as report_mod
     from autograder.report import exports as views
+    from autograder.report.evaluation import payload
+    from autograder.report.fallback import zero_report
 
+    try:
+        config = load_config(Path.cwd(), Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    code = EXIT_OK
     try:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))
         report_mod.validate(document)
     except (OSError, ValueError, jsonschema.ValidationError) as exc:  # missing, not JSON, not a report
         print(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}",
               file=sys.stderr)
-        return EXIT_USAGE
+        if args.format == "evaluation":
+            return EXIT_USAGE
+        # Classroom and Gradescope record nothing without a result: a 0 out of the course's maximum
+        document, code = zero_report(NO_REPORT, config), EXIT_USAGE
     if args.format == "classroom":
         text = views.classroom_output(document) + "\n"
+    elif args.format == "gradescope":
+        text = views.gradescope_json(document, config.data["gradescope"]["hidden_visibility"])
     else:
-        text = json.dumps(views.gradescope(document), indent=2) + "\n"
+        text = views.log_safe_json(payload(document))
     if args.out:
         report_mod.write_atomically(Path(args.out), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
+    return code
+
+
+def cmd_gradescope_build(args: argparse.Namespace) -> int:
+    from autograder.gradescope.build import BuildError, build
+
+    try:
+        out = build(Path(args.out), Path(args.config) if args.config else None, args.assignment, args.pip_spec)
+    except BuildError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out}: upload it as the assignment's autograder (Configure Autograder > Zip file upload)",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import jsonschema
+
+    from autograder.report import document as report_mod
+    from autograder.report.llm_client import EvaluationError, chat_url, evaluate
+
+    try:
+        document = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        report_mod.validate(document)
+    except (OSError, ValueError, jsonschema.ValidationError) as exc:
+        print(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        chat_url(args.url)
+    except EvaluationError as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not key:
+        print(f"autograder: the environment variable {args.api_key_env} (--api-key-env) is not set", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        evaluated = evaluate(document, args.url, args.model, key, args.timeout)
+    except EvaluationError as exc:
+        print(f"autograder: {exc}; the report is unchanged", file=sys.stderr)
+        return EXIT_SERVICE
+    report_mod.write(evaluated, Path(args.report))
+    print(f"evaluation by {evaluated['evaluation']['model']} stored in {args.report}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -104,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
     grade_p.add_argument("path", help="the student's .py file")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
+    grade_p.add_argument("--html", metavar="OUT", help="also write the report as a self-contained HTML page")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
     grade_p.set_defaults(func=cmd_grade)
     batch_p = sub.add_parser("batch", parents=[grading],
@@ -116,13 +190,39 @@ def build_parser() -> argparse.ArgumentParser:
     batch_p.add_argument("--scheduler", metavar="ADDRESS",
                          help="grade on a Dask cluster (e.g. tcp://host:8786); needs the [dask] extra and the "
                               "submissions and --out at the same paths on every worker")
+    batch_p.add_argument("--html", action="store_true",
+                         help="also write OUT/html/: a page per submission and index.html (sortable gradebook)")
     batch_p.set_defaults(func=cmd_batch)
-    export_p = sub.add_parser("export", help="a report in another tool's format (GitHub Classroom, Gradescope)")
+    export_p = sub.add_parser("export", help="a report in another tool's format (GitHub Classroom, Gradescope, "
+                                             "an LLM grader)")
     export_p.add_argument("report", help="a JSON report written by `autograder grade` or `pytest --submission`")
-    export_p.add_argument("--format", required=True, choices=("classroom", "gradescope"),
-                          help="classroom: the result=<base64> line for $GITHUB_OUTPUT; gradescope: results.json")
+    export_p.add_argument("--format", required=True, choices=("classroom", "gradescope", "evaluation"),
+                          help="classroom: the result=<base64> line for $GITHUB_OUTPUT; gradescope: results.json; "
+                               "evaluation: the payload for an LLM grader (schema/evaluation.schema.json)")
     export_p.add_argument("--out", help="write here instead of standard output (e.g. /autograder/results/results.json)")
+    export_p.add_argument("--config", help="the course config (its maximum score when the report is missing, "
+                                           "Gradescope's visibility of hidden checks)")
     export_p.set_defaults(func=cmd_export)
+    gradescope_p = sub.add_parser("gradescope", help="Gradescope's autograder zip")
+    gradescope_sub = gradescope_p.add_subparsers(dest="gradescope_command", required=True)
+    build_p = gradescope_sub.add_parser("build", help="write the zip to upload as the assignment's autograder")
+    build_p.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    build_p.add_argument("--assignment", help="the assignment to grade (default: the config's, attention)")
+    build_p.add_argument("--config", help="the course config every grade uses (autograder.toml format)")
+    build_p.add_argument("--pip-spec", help="install the grader from this pip requirement (e.g. "
+                                            "'attention-autograder[sandbox]==VERSION' from PyPI) instead of "
+                                            "bundling this installation's wheel")
+    build_p.set_defaults(func=cmd_gradescope_build)
+    evaluate_p = sub.add_parser("evaluate", help="ask an OpenAI-compatible chat endpoint for an evaluation and "
+                                                 "store its answer in the report")
+    evaluate_p.add_argument("report", help="a JSON report; rewritten with `evaluation` filled in")
+    evaluate_p.add_argument("--url", required=True, help="the server (http://host:port, .../v1 or the full "
+                                                         ".../v1/chat/completions)")
+    evaluate_p.add_argument("--model", default="default", help="the model name the server expects")
+    evaluate_p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key "
+                                                                 "(sent as a Bearer token)")
+    evaluate_p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the answer")
+    evaluate_p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -36,9 +36,10 @@ def _no_plugin_autoload() -> Iterator[None]:
 
 
 def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
-                config_file: Optional[Path] = None, quiet: bool = True) -> List[str]:
+                config_file: Optional[Path] = None, quiet: bool = True, html: Optional[Path] = None) -> List[str]:
     args = BASE_ARGS + ["-c", str(plugin.CHECKS_DIR / "pytest.ini"), "--submission", str(path),
                         "--grade-json", str(report)]
+    args += ["--grade-html", str(html)] if html else []
     args += ["-q", "--no-header", "-p", "no:warnings", "--tb=no", "-rN"] if quiet else []
     args += [] if sandbox else ["--no-sandbox"]
     args += ["--model", model] if model else []
@@ -47,9 +48,11 @@ def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Option
 
 
 def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
-          config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = ()) -> Dict[str, Any]:
-    """Grade `path`, write the report to `report` and return it (plus the pytest exit code under `_exit`)."""
-    args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file) + list(extra)
+          config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = (),
+          html: Optional[Path] = None) -> Dict[str, Any]:
+    """Grade `path`, write the report to `report` (and its HTML page to `html`, when given) and return it
+    (plus the pytest exit code under `_exit`)."""
+    args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file, html=html) + list(extra)
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
     with sink, _no_plugin_autoload():
         code = pytest.main(args)

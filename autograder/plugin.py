@@ -2,7 +2,8 @@
 
 Without `--submission` it stays out of the way (the project's own tests run as usual). With it, pytest
 collects `autograder/checks/` instead of the command line's paths, each check's outcome is recorded
-with its points, and the run ends with a points table and a JSON report (`--grade-json`).
+with its points, and the run ends with a points table and a JSON report (`--grade-json`; also its HTML
+page with `--grade-html`).
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograder", "grading a submission (attention-autograder)")
     group.addoption("--submission", metavar="PATH", help="grade this student file with the packaged checks")
     group.addoption("--grade-json", metavar="OUT", help=f"where to write the JSON report (default {DEFAULT_REPORT})")
+    group.addoption("--grade-html", metavar="OUT", help="also write the report as a self-contained HTML page")
     group.addoption("--no-sandbox", action="store_true",
                     help="run student code in this process (for breakpoints and print-debugging)")
     group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
@@ -242,6 +244,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     grading.close()
     document = report_mod.build(grading)
     report_mod.write(document, grading.report_path)
+    if session.config.getoption("--grade-html"):
+        from autograder.report import html
+
+        html.write(document, Path(session.config.getoption("--grade-html")))
     grading.extra["document"] = document
 
 

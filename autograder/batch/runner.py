@@ -11,7 +11,8 @@ A child that runs past its wall-clock limit is killed with everything it started
 is replaced by an error report, so no submission stops the batch.
 
 DIR gets `<name>.json` per submission, `gradebook.csv`, `summary.json` and `scores.png`
-(`autograder.report.gradebook`), and `.batch/<name>.json`, which records what each report was graded with: a
+(`autograder.report.gradebook`), with --html also `html/` (`autograder.report.html_batch`), and
+`.batch/<name>.json`, which records what each report was graded with: a
 rerun skips submissions whose report has the same sha256, autograder version and config fingerprint
 (`--force` regrades everything; runs that timed out or crashed are always retried), and `.batch/<name>.log`
 (what the grading process wrote to stderr, when anything). Every file is written
@@ -54,7 +55,7 @@ from autograder.contract import SECTIONS
 from autograder.grade import grade
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
-from autograder.report import gradebook
+from autograder.report import gradebook, html_batch
 from autograder.runtime import forkserver
 from autograder.runtime.sandbox import kill_tree
 from autograder.runtime.sandbox.process import die_with_parent
@@ -351,10 +352,11 @@ class Result:
 
 def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = False, model: Optional[str] = None,
               config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
-              progress: bool = True) -> Result:
-    """Grade every submission the inputs name into `out`. Raises NoSubmissions, ConfigError, ExecutorUnavailable,
-    BatchBusy, ReferenceLosesPoints (before any submission is graded; local batches) and KeyboardInterrupt
-    (after the running grades have finished and been recorded)."""
+              progress: bool = True, html: bool = False) -> Result:
+    """Grade every submission the inputs name into `out` (and its HTML pages into `out/html/` with `html`,
+    see `autograder.report.html_batch`). Raises NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy,
+    ReferenceLosesPoints (before any submission is graded; local batches) and KeyboardInterrupt (after the
+    running grades have finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
@@ -364,7 +366,8 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     names = report_names(paths)
     all_jobs = [Job(path, names[path], settings) for path in paths]
     with _only_batch_writing(settings.out):
-        return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress)
+        return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress,
+                           html=html)
 
 
 @contextlib.contextmanager
@@ -382,7 +385,7 @@ def _only_batch_writing(out: Path) -> Iterator[None]:
 
 
 def _grade_into(settings: Settings, all_jobs: List[Job], *, jobs: int, force: bool, scheduler: Optional[str],
-                progress: bool) -> Result:
+                progress: bool, html: bool = False) -> Result:
     remove_stale_temporaries(settings.out)
     todo = [job for job in all_jobs if force or not is_current(job)]
     started = time.monotonic()
@@ -399,6 +402,8 @@ def _grade_into(settings: Settings, all_jobs: List[Job], *, jobs: int, force: bo
                        "per_minute": round(len(todo) / seconds * 60, 1) if todo else None,
                        "limit_s": settings.limit_s, "autograder": __version__, "fingerprint": settings.fingerprint}}
     summary = gradebook.write_all(rows, settings.out, extra)
+    if html:
+        html_batch.write_site(rows, summary, settings.out / "html")
     return Result(summary, len(todo), len(all_jobs) - len(todo), seconds)
 
 

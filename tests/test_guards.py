@@ -42,3 +42,19 @@ def test_every_kernel_of_the_family_is_covered() -> None:
     ops = {op for _, op, _ in banned_operators(BANNED)}
     assert {"_scaled_dot_product_attention_math", "scaled_dot_product_attention",
             "_scaled_dot_product_flash_attention_for_cpu", "_native_multi_head_attention"} <= ops
+
+
+def test_the_worker_keeps_the_ban_for_its_life() -> None:
+    """A process that runs only student code registers the refusals once; guarded blocks still record them."""
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom autograder.runtime.guards import BannedAPIError, ban_for_this_process, guarded\n"
+            f"ban_for_this_process({BANNED!r})\nQ = torch.randn(1, 2, 4, 8)\n"
+            f"with guarded({BANNED!r}) as refusals:\n"
+            "    try:\n        torch.ops.aten._scaled_dot_product_attention_math(Q, Q, Q)\n"
+            "    except BannedAPIError:\n        pass\n"
+            "assert len(refusals) == 1, refusals\n"
+            "try:\n    torch.ops.aten.scaled_dot_product_attention(Q, Q, Q)\nexcept BannedAPIError:\n    print('refused')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "refused", run.stderr

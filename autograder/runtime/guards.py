@@ -191,14 +191,36 @@ def banned_operators(banned: Sequence[str]) -> List[Tuple[str, str, str]]:
     return _OPERATORS[key]
 
 
-def _dispatcher_ban(banned: Sequence[str], record: List[str]) -> Library:
+_RECORDS: List[List[str]] = [[]]  # the refusal record of the innermost guarded block (the dispatcher's kernels
+                                 # note theirs here; outside any block, in a list nobody reads)
+_PERMANENT: Dict[Tuple[str, ...], Library] = {}
+
+
+def _refuse_operator(dotted: str, op: str) -> Any:
+    message = refusal(dotted, f"torch.ops.aten.{op}")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        _RECORDS[-1].append(message)
+        raise BannedAPIError(message)
+
+    return refuse
+
+
+def _dispatcher_ban(banned: Sequence[str]) -> Library:
     """Replace the banned operators' kernels with refusals (undone by the returned Library's `_destroy()`)."""
     library = Library("aten", "IMPL")
     with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
         warnings.simplefilter("ignore")
         for dotted, op, key in banned_operators(banned):
-            library.impl(op, _banned_stand_in(dotted, f"torch.ops.aten.{op}", record), key)
+            library.impl(op, _refuse_operator(dotted, op), key)
     return library
+
+
+def ban_for_this_process(banned: Sequence[str]) -> None:
+    """For a process that runs nothing but student code (the worker): the banned operators refuse from now
+    on, outside guarded blocks too, and no block pays for registering them again (0.6 ms a call)."""
+    if tuple(banned) not in _PERMANENT:
+        _PERMANENT[tuple(banned)] = _dispatcher_ban(banned)
 
 
 @contextlib.contextmanager
@@ -217,12 +239,15 @@ def guarded(banned: Sequence[str]) -> Iterator[List[str]]:
     blocker = _ImportBlocker()
     sys.meta_path.insert(0, blocker)
     mode = _OperatorBan(banned, record) if any(d in OPERATOR_FAMILIES for d in banned) else contextlib.nullcontext()
-    library = _dispatcher_ban(banned, record)
+    library = None if tuple(banned) in _PERMANENT else _dispatcher_ban(banned)
+    _RECORDS.append(record)
     try:
         with mode:
             yield record
     finally:
-        library._destroy()
+        _RECORDS.remove(record)
+        if library is not None:
+            library._destroy()
         if blocker in sys.meta_path:
             sys.meta_path.remove(blocker)
         sys.modules.update(hidden)

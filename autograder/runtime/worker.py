@@ -20,7 +20,7 @@ import torch
 
 from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.runtime import protocol
-from autograder.runtime.guards import BannedAPIError, guarded
+from autograder.runtime.guards import BannedAPIError, ban_for_this_process, guarded
 
 COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
 MODULE_NAME = "submission"
@@ -222,6 +222,7 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     except Exception as exc:  # our failure, not the student's: the grader reports it as internal
         protocol.send(sock, {"ok": False, "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
         os._exit(70)
+    ban_for_this_process(runner.banned)  # this process runs only student code from here on
     protocol.send(sock, {"ok": True, "layers": layers})
     serve(sock, runner)
     os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes

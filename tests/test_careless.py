@@ -83,6 +83,21 @@ def test_batch_stops_when_the_reference_loses_points(tmp_path: Path, capsys: pyt
     assert not (out / "gradebook.csv").exists() and not (out / "correct.json").exists()
 
 
+def test_the_unit_of_work_refuses_too(tmp_path: Path) -> None:
+    """On a Dask worker the warm-up happens inside `grade_job`: it raises instead of grading (the batch then
+    stops with exit 2), and writes no report."""
+    from autograder.batch import runner
+
+    text = fast_config(max_examples=3).replace("enabled = false", f"enabled = true\nname = \"{tmp_path / 'no-model'}\"")
+    settings = runner.Settings.create(tmp_path / "out", _config(tmp_path, text), None)
+    try:
+        with pytest.raises(runner.ReferenceLosesPoints, match="reference implementation scored 80/100"):
+            runner.grade_job(runner.Job(CORRECT, "correct", settings))
+    finally:
+        runner.forkserver.shutdown()  # warm() started one for this process
+    assert not (tmp_path / "out" / "correct.json").exists()
+
+
 def test_a_model_folder_without_tokenizer_files_says_so(tmp_path: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -231,9 +231,13 @@ def grade_job(job: Job) -> Dict[str, Any]:
     record (`job.state`) behind, the record last.
 
     Returns {"name", "outcome" (one of OUTCOMES), "seconds"}. Runs wherever the executor puts it: a local
-    thread, or a Dask worker (which warms up on its first job).
+    thread, or a Dask worker (which warms up on its first job). Raises ReferenceLosesPoints, grading
+    nothing, where the warm-up's reference implementation does not get full marks.
     """
     warm_up = warm(job.settings)
+    problem = warm_up_problem(warm_up)
+    if problem:
+        raise ReferenceLosesPoints(problem)
     job.state.parent.mkdir(parents=True, exist_ok=True)
     job.state.unlink(missing_ok=True)  # from here until record(), the report counts as not graded
     started = time.monotonic()
@@ -355,8 +359,8 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
               progress: bool = True, html: bool = False) -> Result:
     """Grade every submission the inputs name into `out` (and its HTML pages into `out/html/` with `html`,
     see `autograder.report.html_batch`). Raises NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy,
-    ReferenceLosesPoints (before any submission is graded; local batches) and KeyboardInterrupt (after the
-    running grades have finished and been recorded)."""
+    ReferenceLosesPoints (before any submission is graded; on Dask, from the first worker that warms up) and
+    KeyboardInterrupt (after the running grades have finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
@@ -436,6 +440,10 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
                 counts[result["outcome"]] += 1
                 bar.set_postfix(counts, refresh=False)
                 bar.update()
+        except ReferenceLosesPoints:
+            for future in futures:
+                future.cancel()
+            raise
         except KeyboardInterrupt:  # the executor's exit waits for the running grades, which record themselves
             for future in futures:
                 future.cancel()
@@ -449,6 +457,8 @@ def _result(job: Job, future: Future) -> Dict[str, Any]:
     """The job's result, or a crash (with an error report) when the executor itself failed to run it."""
     try:
         return future.result()
+    except ReferenceLosesPoints:  # a Dask worker's warm-up: every grade would be wrong, stop the batch
+        raise
     except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker that died: this submission only
         write_unfinished(job, f"grading this submission failed ({type(exc).__name__}: {exc})", 0.0,
                          like=_warmed.get(job.settings.fingerprint))

@@ -19,7 +19,8 @@ from autograder.contract import SECTION_FUNCTIONS, SECTIONS
 from autograder.feedback import CheckFailed, hint_for
 from autograder.report import document as report_mod
 from autograder.report import terminal
-from autograder.runtime.submission import CallInterrupted, Submission, SubmissionError, answer_paths, is_time_limit
+from autograder.runtime.submission import CallInterrupted, Submission, SubmissionError, answer_paths
+from autograder.runtime.worker import is_time_limit
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 DEFAULT_REPORT = Path("grading") / "report.json"
@@ -173,12 +174,13 @@ TIME_LIMIT = {"status": "error", "message": "this check ran past its time limit"
                       "the tensor sizes need (Python loops over elements, recomputing the same thing)"}
 
 
-def _timed_out(exc: BaseException) -> bool:
+def _timed_out(exc: BaseException, depth: int = 0) -> bool:
     """A check's time limit, also when hypothesis caught it and replayed the example (a Flaky failure)."""
     if isinstance(exc, CallInterrupted) or is_time_limit(exc):
         return True
-    inner = getattr(exc, "exceptions", None)  # hypothesis's FlakyFailure is an exception group
-    return isinstance(inner, (list, tuple)) and any(_timed_out(e) for e in inner)
+    inner = list(getattr(exc, "exceptions", None) or ())  # hypothesis's FlakyFailure is an exception group,
+    inner += [exc.__cause__] if exc.__cause__ is not None else []  # of wrappers whose cause is the original
+    return depth < 4 and any(_timed_out(e, depth + 1) for e in inner if isinstance(e, BaseException))
 
 
 def _outcome(call: pytest.CallInfo, limit_s: float) -> Dict[str, Any]:

@@ -14,8 +14,8 @@ from tests.grading_helpers import CORRECT, fast_config
 CARELESS = {
     "string_number": ("[tolerance.float64]\nrtol = \"1e-4\"\n", "tolerance.float64.rtol must be a number"),
     "misspelled_points": ("[points]\n\"softmax.masked_zero\" = 10\n",
-                          "unknown check id 'softmax.masked_zero' in [points] (did you mean "
-                          "'softmax.masked_exact_zero'?)"),
+                          ("unknown check id 'softmax.masked_zero' in [points] (did you mean "
+                           "'softmax.masked_exact_zero'?)")),
     "misspelled_hidden": ("hidden = [\"attention.permutation\"]\n", "unknown check id 'attention.permutation' in hidden"),
     "unknown_section": ("[timeout]\ncall_s = 5\n", "unknown section 'timeout'"),
     "unknown_key": ("[timeouts]\ncall_seconds = 5\n", "unknown setting 'timeouts.call_seconds'"),

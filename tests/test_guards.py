@@ -20,10 +20,9 @@ Q = torch.randn(1, 2, 4, 8)
 ], ids=["math", "decompose", "aten", "torch_C", "fused_cpu"])
 @pytest.mark.parametrize("context", [torch._C.DisableTorchFunction, torch.inference_mode, torch.no_grad])
 def test_no_way_around_the_dispatcher(call, context) -> None:
-    with guarded(BANNED) as refusals:
-        with pytest.raises(BannedAPIError, match="not allowed in this assignment"):
-            with torch._C.DisableTorchFunction(), context():
-                call()
+    with guarded(BANNED) as refusals, pytest.raises(BannedAPIError, match="not allowed in this assignment"), \
+            torch._C.DisableTorchFunction(), context():
+        call()
     assert refusals and "torch.nn.functional.scaled_dot_product_attention" in refusals[0]
     assert call().shape == Q.shape  # the kernels are back after the block
 
@@ -56,5 +55,5 @@ def test_the_worker_keeps_the_ban_for_its_life() -> None:
             "    except BannedAPIError:\n        pass\n"
             "assert len(refusals) == 1, refusals\n"
             "try:\n    torch.ops.aten.scaled_dot_product_attention(Q, Q, Q)\nexcept BannedAPIError:\n    print('refused')\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "refused", run.stderr

@@ -3,10 +3,11 @@ reported as a time limit, and nothing that check left behind (a worker still com
 call, its late reply) is held against the next check."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from autograder.plugin import _timed_out
 from tests.grading_helpers import CORRECT, by_id, grade_quick, variant
 
 DELAY_S = 0.3
@@ -45,13 +46,13 @@ PROPERTIES = {"projections.any_shapes", "scores.any_shapes", "softmax.rows_sum_t
               "attention.permutation_equivariance"}
 
 
-@pytest.fixture(scope="module")
-def slow_report(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=[True, False], ids=["sandbox", "in-process"])
+def slow_report(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     out = tmp_path_factory.mktemp("slow")
     (out / "autograder.toml").write_text(
         f"[hypothesis]\nmax_examples = 20\nshrink = false\n[timeouts]\ncall_s = 3\nimport_s = 20\n"
         f"check_s = {CHECK_S}\n[model]\nenabled = false\n")
-    return grade_quick(variant(out, "slow_correct.py", SLOW), out)
+    return grade_quick(variant(out, "slow_correct.py", SLOW), out, sandbox=request.param)
 
 
 def test_every_check_passes_or_says_time_limit(slow_report) -> None:
@@ -70,3 +71,20 @@ def test_every_answer_earns_its_points(slow_report) -> None:
     for check in slow_report["checks"]:
         assert "ended the Python process" not in check["message"]
         assert "differently" not in check["message"]
+
+
+def test_a_time_limit_that_hypothesis_replayed_is_still_a_time_limit() -> None:
+    """pytest-timeout's Failed caught by hypothesis, the example replayed and passing: a Flaky failure that
+    wraps the time limit, reported as the time limit (not as an answer given differently)."""
+    calls = []
+
+    @settings(derandomize=True, database=None, max_examples=3)
+    @given(st.integers())
+    def check(x: int) -> None:
+        calls.append(x)
+        if len(calls) == 1:
+            pytest.fail("Timeout >5.0s")
+
+    with pytest.raises(BaseException) as raised:
+        check()
+    assert type(raised.value).__name__ == "FlakyFailure" and _timed_out(raised.value)

@@ -30,7 +30,7 @@ import torch
 from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.feedback import Diagnosable
 from autograder.runtime import forkserver, protocol
-from autograder.runtime.worker import COMPOSED, Runner
+from autograder.runtime.worker import COMPOSED, Runner, is_time_limit
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
@@ -47,11 +47,6 @@ class CallInterrupted(BaseException):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def is_time_limit(exc: BaseException) -> bool:
-    """Whether `exc` is pytest-timeout's interruption of a check (pytest's Failed("Timeout >Ns"))."""
-    return type(exc).__name__ == "Failed" and str(exc).startswith("Timeout")
 
 
 class SubmissionError(Diagnosable, Exception):
@@ -211,7 +206,7 @@ class Submission:
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
-            self._runner = Runner(self.path, self.banned)
+            self._runner = Runner(self.path, self.banned, in_process=True)
             self._loaded(self._runner.load())
             return
         workdir = tempfile.mkdtemp(prefix="autograder-work-")
@@ -304,7 +299,13 @@ class Submission:
         blob = enc.blob()
         self.calls += 1
         if self._runner is not None:  # in-process: same encoding, no socket
-            reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            start = time.monotonic()
+            try:
+                reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            except BaseException as exc:  # only the grader's own interruptions get through handle()
+                if is_time_limit(exc):
+                    raise self._interrupted(fn, start) from None
+                raise
             if len(out_blob) > budget:
                 raise self._too_large(fn, len(out_blob), expected_bytes)
             return self._check(fn, reply, protocol.unpack_blob(out_blob))
@@ -340,11 +341,14 @@ class Submission:
             self._stop()              # still busy with a request nobody waits for; never read its reply
             if not is_time_limit(exc):
                 raise
-            spent = time.monotonic() - start
+            error = self._interrupted(fn, start)
             self._start()  # now, on the interrupted check's time: the next check starts with a ready worker
-            raise CallInterrupted(f"{self._label(fn)} was still running when the check's time limit ran out "
-                                  f"({spent:.1f} s into the call)") from None
+            raise error from None
         return self._check(fn, reply, tensors)
+
+    def _interrupted(self, fn: str, start: float) -> CallInterrupted:
+        return CallInterrupted(f"{self._label(fn)} was still running when the check's time limit ran out "
+                               f"({time.monotonic() - start:.1f} s into the call)")
 
     def _too_large(self, fn: str, size: int, expected_bytes: Optional[int]) -> SubmissionError:
         expected = "" if expected_bytes is None else f" where its answer takes {expected_bytes / 2**20:.2f} MiB"

@@ -66,12 +66,19 @@ def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
     }
 
 
+def is_time_limit(exc: BaseException) -> bool:
+    """Whether `exc` is pytest-timeout's interruption of a check (pytest's Failed("Timeout >Ns")): the
+    grader's own, not the student's exception, when it fires in student code run in-process."""
+    return type(exc).__name__ == "Failed" and str(exc).startswith("Timeout")
+
+
 class Runner:
     """Imports a submission and executes requests against it (student code runs only in here)."""
 
-    def __init__(self, path: Path, banned: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, banned: Sequence[str] = (), in_process: bool = False) -> None:
         self.path = Path(path).resolve()
         self.banned = tuple(banned)
+        self.in_process = in_process  # in the grader's process: its own interruptions pass through
         self.module: Optional[ModuleType] = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -143,6 +150,8 @@ class Runner:
                 raise BannedAPIError(refusals[0])
             return answer
         except BaseException as exc:  # the student's exception, whatever it is, is a graded result
+            if self.in_process and is_time_limit(exc):  # a check's time limit fired in their code
+                raise
             return error_header(exc, str(self.path), fn_name), b""
 
     @staticmethod

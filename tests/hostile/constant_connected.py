@@ -1,7 +1,6 @@
 """Right-shaped zeros still connected to the inputs (`0 * x`): a constant function whose zero gradient
 agrees with its own finite differences, is deterministic, dtype-preserving, shift invariant and
 permutation equivariant. Only the shape points may be earned."""
-import torch
 
 
 def linear_projections(x, W_q, W_k, W_v):

@@ -20,7 +20,7 @@ def _answer(right, *inputs):
 
 
 def linear_projections(x, W_q, W_k, W_v):
-    return tuple(_answer(lambda: x @ W, x, W) for W in (W_q, W_k, W_v))
+    return tuple(_answer(lambda W=W: x @ W, x, W) for W in (W_q, W_k, W_v))
 
 
 def attention_scores(Q, K):

@@ -1,9 +1,10 @@
 """The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`,
 `autograder batch SUBMISSIONS... --out DIR [--html]`,
 `autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
-`autograder evaluate REPORT --url URL`.
+`autograder evaluate REPORT --url URL`, `autograder assignments`.
 
-Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config).
+Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config, an
+unknown assignment or one that cannot be told from the file).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
 config, the reference implementation losing points in the warm-up, Dask missing or its scheduler unreachable
 for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
@@ -42,22 +43,26 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"autograder: {path} is a directory; give one .py file (or use `autograder batch {path}`)",
               file=sys.stderr)
         return EXIT_USAGE
-    from autograder.config import ConfigError, load_config
+    from autograder.assignments import AssignmentError, registry
+    from autograder.config import ConfigError, configured_assignment, course_layers, load_config
     from autograder.grade import grade
 
-    try:
-        load_config(Path.cwd(), Path(args.config) if args.config else None)  # one clear error, before pytest
-        document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model,
-                         config_file=Path(args.config) if args.config else None,
-                         html=Path(args.html) if args.html else None)
-    except ConfigError as exc:
+    config_file = Path(args.config) if args.config else None
+    try:  # usage errors are said here, in one line, before pytest starts
+        configured = configured_assignment(course_layers(Path.cwd(), config_file))
+        assignment = registry.choose(path, args.assignment, configured)
+        load_config(Path.cwd(), config_file, assignment)
+    except (ConfigError, AssignmentError) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model, config_file=config_file,
+                     html=Path(args.html) if args.html else None, assignment=assignment.name)
     return EXIT_OK if document["score"] >= document["max_score"] else EXIT_POINTS_LOST
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from autograder.batch.executors import ExecutorUnavailable
+    from autograder.assignments import AssignmentError
     from autograder.batch.runner import BatchBusy, NoSubmissions, ReferenceLosesPoints, final_line, run_batch
     from autograder.config import ConfigError
 
@@ -67,8 +72,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
                            config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
-                           html=args.html)
-    except (NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy, ReferenceLosesPoints) as exc:
+                           html=args.html, assignment=args.assignment)
+    except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy, ReferenceLosesPoints) as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
@@ -167,13 +172,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_assignments(args: argparse.Namespace) -> int:
+    """List the installed assignments: name, title, functions (optional ones in brackets), points."""
+    from autograder.assignments import AssignmentError, installed
+    from autograder.config import ConfigError, load_config
+
+    try:
+        found = installed()
+        for spec in found.values():
+            config = load_config(Path.cwd(), Path(args.config) if args.config else None, spec)
+            points = config.data["points"]
+            by_section = {s: sum(v for k, v in points.items() if k.split(".")[0] == s) for s in spec.sections}
+            functions = ", ".join(f"[{f.name}]" if f.optional else f.name for f in spec.functions)
+            print(f"{spec.name}: {spec.title}\n  functions: {functions}\n  points: {sum(by_section.values()):g} ("
+                  + ", ".join(f"{s} {p:g}" for s, p in by_section.items()) + ")")
+    except (AssignmentError, ConfigError) as exc:
+        print(f"autograder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograder", description="Grade attention assignments.")
+    parser = argparse.ArgumentParser(prog="autograder", description="Grade the course's assignments.")
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     grading = argparse.ArgumentParser(add_help=False)  # what grade and batch share
     grading.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
     grading.add_argument("--config", help="a course config file (autograder.toml format)")
+    grading.add_argument("--assignment", metavar="NAME",
+                         help="the assignment to grade with (default: inferred from each file's functions, else "
+                              "the config's `assignment`; see `autograder assignments`)")
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
     grade_p.add_argument("path", help="the student's .py file")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
@@ -223,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(sent as a Bearer token)")
     evaluate_p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the answer")
     evaluate_p.set_defaults(func=cmd_evaluate)
+    list_p = sub.add_parser("assignments", help="list the installed assignments, their functions and points")
+    list_p.add_argument("--config", help="a course config file (its points are shown)")
+    list_p.set_defaults(func=cmd_assignments)
     return parser
 
 

@@ -1,7 +1,9 @@
-"""One configuration for a grading run: packaged defaults, overridden by the course's file.
+"""One configuration for a grading run: packaged defaults, the assignment's, overridden by the course's files.
 
-Lookup order (later wins): `autograder/defaults.toml`, `[tool.autograder]` in `pyproject.toml`,
-`autograder.toml`, then an explicit `--config FILE`. Files are searched in the given folder only.
+Lookup order (later wins): `autograder/defaults.toml`, the assignment's `defaults.toml`, `[tool.autograder]`
+in `pyproject.toml`, `autograder.toml`, then an explicit `--config FILE`. Files are searched in the given
+folder only. In each course file, top-level keys apply to every assignment and an `[assignments.NAME]`
+table to assignment NAME only (after that file's top-level keys).
 """
 from __future__ import annotations
 
@@ -71,8 +73,10 @@ def _describe(value: Any) -> str:
     return f"{_kind(value)} ({value!r})" if not isinstance(value, (dict, list)) else _kind(value)
 
 
-def _check_leaf(name: str, value: Any, default: Any, problems: List[str]) -> None:
-    """One setting against its default's type (int where the default is an int) and range."""
+def _check_leaf(name: str, value: Any, default: Any, problems: List[str], key_path: str = "") -> None:
+    """One setting against its default's type (int where the default is an int) and range; `key_path`: its
+    place in the defaults (default: `name`)."""
+    key_path = key_path or name
     if isinstance(default, bool) or not isinstance(default, (int, float)):
         if isinstance(default, list):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -82,11 +86,11 @@ def _check_leaf(name: str, value: Any, default: Any, problems: List[str]) -> Non
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"{name} must be a number, not {_describe(value)}")
-    elif _listed(name, WHOLE) and not isinstance(value, int):
+    elif _listed(key_path, WHOLE) and not isinstance(value, int):
         problems.append(f"{name} must be a whole number, not {value!r}")
     elif not math.isfinite(value) or value < 0:
         problems.append(f"{name} must be a finite number of 0 or more, not {value!r}")
-    elif value == 0 and _listed(name, POSITIVE):
+    elif value == 0 and _listed(key_path, POSITIVE):
         problems.append(f"{name} must be above 0")
 
 
@@ -94,39 +98,43 @@ def _listed(name: str, names: Tuple[str, ...]) -> bool:
     return name in names or name.split(".")[0] in names
 
 
-def check_settings(override: Dict[str, Any], defaults: Dict[str, Any]) -> List[str]:
-    """What is wrong with a course's settings, judged against the packaged defaults: unknown sections and
-    keys, values of another type than the default's, numbers out of range, check ids (in [points] and
-    `hidden`) that are not the defaults' check ids. Empty when all is well."""
+def check_settings(override: Dict[str, Any], defaults: Dict[str, Any], prefix: str = "",
+                   check_ids: bool = True) -> List[str]:
+    """What is wrong with a course's settings, judged against an assignment's merged defaults: unknown
+    sections and keys, values of another type than the default's, numbers out of range, check ids (in
+    [points] and `hidden`) that are not the defaults' check ids. `prefix` names where the settings sit
+    ("assignments.NAME."); `check_ids` False: check ids are not judged (an assignment not installed here).
+    Empty when all is well."""
     problems: List[str] = []
-    check_ids = set(defaults["points"])
+    ids = set(defaults["points"])
 
-    def walk(prefix: str, data: Dict[str, Any], base: Dict[str, Any]) -> None:
+    def walk(path: str, data: Dict[str, Any], base: Dict[str, Any]) -> None:
         for key, value in data.items():
-            name = f"{prefix}{key}"
+            key_path = f"{path}{key}"  # as in the defaults (what POSITIVE, WHOLE, CHECK_ID_TABLES list)
+            name = f"{prefix}{key_path}"  # as the course wrote it
             if key not in base:
                 what = "section" if isinstance(value, dict) else "setting"
                 problems.append(f"unknown {what} {name!r} (known: {', '.join(sorted(base))})")
             elif isinstance(base[key], dict):
                 if not isinstance(value, dict):
                     problems.append(f"{name} must be a table ([{name}]), not {_describe(value)}")
-                elif name in CHECK_ID_TABLES:
+                elif key_path in CHECK_ID_TABLES:
                     for check, points in value.items():
-                        if check not in check_ids:
-                            problems.append(f"unknown check id {check!r} in [{name}]{_suggest(check, check_ids)}")
+                        if check_ids and check not in ids:
+                            problems.append(f"unknown check id {check!r} in [{name}]{_suggest(check, ids)}")
                         else:
-                            _check_leaf(f'{name}."{check}"', points, 0.0, problems)
+                            _check_leaf(f'{name}."{check}"', points, 0.0, problems, key_path)
                 else:
-                    walk(f"{name}.", value, base[key])
+                    walk(f"{key_path}.", value, base[key])
             else:
-                _check_leaf(name, value, base[key], problems)
+                _check_leaf(name, value, base[key], problems, key_path)
 
-    walk("", override, defaults)
+    walk(prefix, override, defaults)
     hidden = override.get("hidden")
     if isinstance(hidden, list):
         for check in hidden:
-            if isinstance(check, str) and check not in check_ids:
-                problems.append(f"unknown check id {check!r} in hidden{_suggest(check, check_ids)}")
+            if check_ids and isinstance(check, str) and check not in ids:
+                problems.append(f"unknown check id {check!r} in {prefix}hidden{_suggest(check, ids)}")
     return problems
 
 
@@ -184,31 +192,89 @@ class Config:
         return Config(_merge(self.data, overrides), self.sources)
 
 
-def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> Config:
-    """Merge the defaults with the course's settings found in `folder` (default: the cwd).
+def packaged_assignment() -> str:
+    """The packaged default `assignment` (where no file and no course config tells)."""
+    return str(_read_toml(DEFAULTS_FILE)["assignment"])
 
-    Every file is validated on its own (`check_settings`) before anything is merged: one ConfigError
-    names the file and lists everything wrong in it."""
+
+def course_layers(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """The course's settings, lowest priority first, as (source, mapping): `[tool.autograder]` of
+    `folder/pyproject.toml`, `folder/autograder.toml`, then `explicit` (default folder: the cwd). Read,
+    not yet validated: `load_config` validates each layer against the chosen assignment's defaults."""
     folder = Path.cwd() if folder is None else Path(folder)
-    defaults = _read_toml(DEFAULTS_FILE)
-    data = copy.deepcopy(defaults)
-    sources = [str(DEFAULTS_FILE)]
-    found = []
+    layers: List[Tuple[str, Dict[str, Any]]] = []
     pyproject = folder / "pyproject.toml"
     if pyproject.is_file():
         section = _read_toml(pyproject).get("tool", {}).get("autograder")
         if section:
-            found.append((f"{pyproject} [tool.autograder]", str(pyproject), section))
-    candidates = [folder / "autograder.toml"] + ([Path(explicit)] if explicit else [])
-    for path in candidates:
-        if path == explicit and not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            layers.append((str(pyproject), section))
+    if explicit is not None and not Path(explicit).is_file():
+        raise ConfigError(f"config file {explicit} does not exist")
+    for path in [folder / "autograder.toml"] + ([Path(explicit)] if explicit else []):
         if path.is_file():
-            found.append((str(path), str(path), _read_toml(path)))
-    for where, source, override in found:
-        problems = check_settings(override, defaults)
+            layers.append((str(path), _read_toml(path)))
+    return layers
+
+
+def configured_assignment(layers: List[Tuple[str, Dict[str, Any]]]) -> Optional[str]:
+    """The course's `assignment = "NAME"` (the last layer that sets one), or None."""
+    names = [str(data["assignment"]) for _, data in layers if data.get("assignment")]
+    return names[-1] if names else None
+
+
+def assignment_defaults(assignment: Any) -> Dict[str, Any]:
+    """The packaged defaults with `assignment`'s own defaults on top (its check ids are its [points])."""
+    return _merge(_read_toml(DEFAULTS_FILE), _read_toml(assignment.defaults_file))
+
+
+def layer_problems(layer: Dict[str, Any], assignment: Any) -> List[str]:
+    """What is wrong with one course layer: its top-level keys judged against `assignment`'s merged
+    defaults (its check ids), each `[assignments.NAME]` table against assignment NAME's."""
+    from autograder.assignments import registry
+
+    problems = check_settings({k: v for k, v in layer.items() if k != "assignments"}, assignment_defaults(assignment))
+    tables = layer.get("assignments", {})
+    if not isinstance(tables, dict):
+        return problems + [f"assignments must be a table of [assignments.NAME] tables, not {_describe(tables)}"]
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            problems.append(f"assignments.{name} must be a table ([assignments.{name}]), not {_describe(table)}")
+            continue
+        try:
+            named = assignment if name == assignment.name else registry.get(name)
+        except registry.AssignmentError:  # another course's assignment, not installed here: its check ids
+            problems += check_settings(table, _read_toml(DEFAULTS_FILE), f"assignments.{name}.", check_ids=False)
+            continue
+        problems += check_settings(table, assignment_defaults(named), prefix=f"assignments.{name}.")
+    return problems
+
+
+def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None,
+                assignment: Optional[Any] = None) -> Config:
+    """The settings for grading `assignment` (an `autograder.assignments.Assignment`, its name, or None for
+    the course config's `assignment`, else the packaged one): the packaged defaults, the assignment's
+    defaults, then each course layer (`course_layers`): its top-level keys, then its `[assignments.NAME]`
+    table for this assignment. ConfigError also when the named assignment is not installed.
+
+    Every layer is validated on its own (`layer_problems`) before anything is merged: one ConfigError
+    names the file and lists everything wrong in it."""
+    layers = course_layers(folder, explicit)
+    if assignment is None or isinstance(assignment, str):
+        from autograder.assignments import registry
+
+        try:
+            assignment = registry.get(assignment or configured_assignment(layers) or packaged_assignment())
+        except registry.AssignmentError as exc:
+            raise ConfigError(str(exc)) from None
+    for source, layer in layers:
+        problems = layer_problems(layer, assignment)
         if problems:
-            raise ConfigError(f"{where} is not a valid course config:\n  " + "\n  ".join(problems))
-        data = _merge(data, override)
+            raise ConfigError(f"{source} is not a valid course config:\n  " + "\n  ".join(problems))
+    data = assignment_defaults(assignment)
+    sources = [str(DEFAULTS_FILE), str(assignment.defaults_file)]
+    for source, layer in layers:
+        data = _merge(data, {k: v for k, v in layer.items() if k != "assignments"})
+        data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))
         sources.append(source)
+    data["assignment"] = assignment.name
     return Config(data, tuple(sources))

@@ -31,16 +31,25 @@ class CheckFailed(Diagnosable, AssertionError):
         self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
 
 
-_ERROR_HINTS = {
-    "missing": "define every function of the contract with exactly the names in template.py",
+ERROR_HINTS = {  # by SubmissionError kind: the hint when nothing more specific is known
+    "missing": "define every function of the contract with exactly the names in the assignment's template",
     "raised": "run your function on the example from the template to reproduce the error",
-    "banned": "this assignment asks you to write attention yourself from the four sections",
+    "banned": "this assignment asks you to write that computation yourself, from the contract's functions",
     "load": "your file must import cleanly: run `python yourfile.py` to see the problem",
     "timeout": "look for a loop that never ends, or work that grows far beyond the tensor sizes",
     "crashed": "do not call sys.exit/os._exit, and keep memory use to what the tensors need",
 }
 
 
-def hint_for(error: "Exception") -> Optional[str]:
-    """The standard hint for a SubmissionError kind (`error.kind`)."""
-    return _ERROR_HINTS.get(getattr(error, "kind", ""))
+def hint_for(error: "Exception", example_passed: bool = False) -> Optional[str]:
+    """The standard hint for a SubmissionError kind (`error.kind`); never "run the example" for an error
+    when the worked example ran fine (`example_passed`)."""
+    kind = getattr(error, "kind", "")
+    if kind == "raised" and example_passed:
+        return RAISED_BUT_EXAMPLE_PASSED
+    return ERROR_HINTS.get(kind)
+
+
+RAISED_BUT_EXAMPLE_PASSED = ("your function runs on the worked example but raises on the input the message names: "
+                             "call it with those shapes, that dtype and that mask to reproduce the error")
+GENERIC_HINTS = frozenset(ERROR_HINTS.values()) | {RAISED_BUT_EXAMPLE_PASSED}  # what no diagnosis looks like

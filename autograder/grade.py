@@ -36,7 +36,8 @@ def _no_plugin_autoload() -> Iterator[None]:
 
 
 def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
-                config_file: Optional[Path] = None, quiet: bool = True, html: Optional[Path] = None) -> List[str]:
+                config_file: Optional[Path] = None, quiet: bool = True, html: Optional[Path] = None,
+                assignment: Optional[str] = None) -> List[str]:
     args = BASE_ARGS + ["-c", str(plugin.CHECKS_DIR / "pytest.ini"), "--submission", str(path),
                         "--grade-json", str(report)]
     args += ["--grade-html", str(html)] if html else []
@@ -44,15 +45,18 @@ def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Option
     args += [] if sandbox else ["--no-sandbox"]
     args += ["--model", model] if model else []
     args += ["--grading-config", str(config_file)] if config_file else []
+    args += ["--assignment", assignment] if assignment else []
     return args
 
 
 def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
           config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = (),
-          html: Optional[Path] = None) -> Dict[str, Any]:
-    """Grade `path`, write the report to `report` (and its HTML page to `html`, when given) and return it
-    (plus the pytest exit code under `_exit`)."""
-    args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file, html=html) + list(extra)
+          html: Optional[Path] = None, assignment: Optional[str] = None) -> Dict[str, Any]:
+    """Grade `path` with `assignment` (None: inferred, see `autograder.assignments.registry.choose`), write the
+    report to `report` (and its HTML page to `html`, when given) and return it (plus the pytest exit code
+    under `_exit`)."""
+    args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file, html=html,
+                       assignment=assignment) + list(extra)
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
     with sink, _no_plugin_autoload():
         code = pytest.main(args)

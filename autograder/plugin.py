@@ -1,9 +1,11 @@
-"""The pytest plugin: `pytest --submission PATH` grades PATH with the packaged checks.
+"""The pytest plugin: `pytest --submission PATH [--assignment NAME]` grades PATH with an assignment's checks.
 
-Without `--submission` it stays out of the way (the project's own tests run as usual). With it, pytest
-collects `autograder/checks/` instead of the command line's paths, each check's outcome is recorded
-with its points, and the run ends with a points table and a JSON report (`--grade-json`; also its HTML
-page with `--grade-html`).
+Without `--submission` it stays out of the way (the project's own tests run as usual). With it, the
+assignment is `--assignment`, else the one the file's functions match, else the course config's
+(`autograder.assignments.registry.choose`); pytest collects that assignment's `checks/` instead of the
+command line's paths, each check's outcome is recorded with its points, and the run ends with a points
+table and a JSON report (`--grade-json`; also its HTML page with `--grade-html`). Checks get the fixtures
+`grading`, `submission`, `course` (the config) and `assignment` (the `Assignment`).
 """
 from __future__ import annotations
 
@@ -14,15 +16,16 @@ from typing import Any, Dict, Generator, List, Optional
 import hypothesis.errors
 import pytest
 
-from autograder.config import Config, ConfigError, load_config
-from autograder.contract import SECTION_FUNCTIONS, SECTIONS
+from autograder.assignments import Assignment, AssignmentError, registry
+from autograder.checks.support import Checker
+from autograder.config import Config, ConfigError, configured_assignment, course_layers, load_config
 from autograder.feedback import CheckFailed, hint_for
 from autograder.report import document as report_mod
 from autograder.report import terminal
 from autograder.runtime.submission import CallInterrupted, Submission, SubmissionError, answer_paths
 from autograder.runtime.worker import is_time_limit
 
-CHECKS_DIR = Path(__file__).parent / "checks"
+CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.ini is the grader's own, and the rootdir
 DEFAULT_REPORT = Path("grading") / "report.json"
 _SESSION = pytest.StashKey["GradingSession"]()
 
@@ -30,9 +33,10 @@ _SESSION = pytest.StashKey["GradingSession"]()
 class GradingSession:
     """State of one grading run: the config, the submission (started lazily) and the results."""
 
-    def __init__(self, path: Path, config: Config, sandbox: bool, report_path: Path,
+    def __init__(self, path: Path, assignment: Assignment, config: Config, sandbox: bool, report_path: Path,
                  model: Optional[str]) -> None:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
+        self.assignment = assignment
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
         self.smoke: Dict[str, Optional[Exception]] = {}
@@ -49,7 +53,8 @@ class GradingSession:
             self._submission = Submission(
                 self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
                 call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
-                output_limit=int(box["output_kb"]) * 1024, limits=limits, hidden=answer_paths())
+                output_limit=int(box["output_kb"]) * 1024, limits=limits,
+                hidden=answer_paths() + self.assignment.answer_paths(), contract=self.assignment.wire())
         return self._submission
 
     def close(self) -> None:
@@ -66,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run student code in this process (for breakpoints and print-debugging)")
     group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
     group.addoption("--grading-config", metavar="FILE", help="a course config file (autograder.toml format)")
+    group.addoption("--assignment", metavar="NAME",
+                    help="the assignment to grade with (default: inferred from the file's functions, else the "
+                         "course config's `assignment`); `autograder assignments` lists them")
 
 
 def grading_session(config: pytest.Config) -> Optional[GradingSession]:
@@ -77,20 +85,22 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--submission", None)
     if not path:
         return
-    try:
-        course = load_config(Path.cwd(), config.getoption("--grading-config"))
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
     target = Path(path)
     if not target.exists():
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
         raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
                                 "(autograder batch grades folders)")
+    try:
+        layers = course_layers(Path.cwd(), config.getoption("--grading-config"))
+        assignment = registry.choose(target, config.getoption("--assignment"), configured_assignment(layers))
+        course = load_config(Path.cwd(), config.getoption("--grading-config"), assignment)
+    except (ConfigError, AssignmentError) as exc:
+        raise pytest.UsageError(str(exc)) from None
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
-    config.stash[_SESSION] = GradingSession(target, course, not config.getoption("--no-sandbox"), report_path,
-                                            config.getoption("--model"))
-    config.args[:] = [str(CHECKS_DIR)]
+    config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
+                                            report_path, config.getoption("--model"))
+    config.args[:] = [str(assignment.checks_dir)]
     from autograder.checks import (
         settings,  # registers and loads the derandomized hypothesis profile
     )
@@ -102,9 +112,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     grading = grading_session(config)
     if grading is None:
         return
-    sections = set(SECTIONS) - (set() if grading.config.model["enabled"] else {"model"})
+    spec = grading.assignment
+    sections = set(spec.sections) - (set() if grading.config.model["enabled"] else {spec.capstone})
     checks = [item for item in items if item.get_closest_marker("check") and check_id(item).split(".")[0] in sections]
-    order = {s: i for i, s in enumerate(SECTIONS)}
+    order = {s: i for i, s in enumerate(spec.sections)}
     checks.sort(key=lambda item: order.get(check_id(item).split(".")[0], len(order)))
     limit = grading.config.timeout("check_s")
     for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
@@ -112,21 +123,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:] = checks
 
 
-def smoke_test(sub: Submission, section: str) -> Optional[Exception]:
-    """Call the section's function once on the example; the error if it gives no usable answer."""
-    from autograder.checks.support import (
-        EXAMPLE,
-        call_checked,
-        expected_of,
-        function_name,
-        section_args,
-    )
-
-    if section not in SECTION_FUNCTIONS:
+def smoke_test(sub: Submission, assignment: Assignment, section: str) -> Optional[Exception]:
+    """Call the section's op once on the worked example; the error if it gives no usable answer."""
+    args = assignment.worked_example(section)
+    if args is None:
         return None
-    args = section_args(section, EXAMPLE)
+    checker = Checker(assignment)
     try:
-        call_checked(sub, section, args, expected_of(function_name(section), args))
+        checker.call_checked(sub, section, args, checker.expected_of(section, args))
     except (SubmissionError, CheckFailed) as exc:
         return exc
     return None
@@ -158,7 +162,7 @@ def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submi
         raise sub.load_error
     section = check_id(request.node).split(".")[0]
     if section not in grading.smoke:
-        grading.smoke[section] = smoke_test(sub, section)
+        grading.smoke[section] = smoke_test(sub, grading.assignment, section)
     if grading.smoke[section] is not None:
         raise grading.smoke[section]
     return sub
@@ -166,7 +170,14 @@ def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submi
 
 @pytest.fixture
 def course(grading: GradingSession) -> Config:
+    """The merged config of this grading run (points, tolerances, model settings...)."""
     return grading.config
+
+
+@pytest.fixture(scope="session")
+def assignment(grading: GradingSession) -> Assignment:
+    """The assignment being graded."""
+    return grading.assignment
 
 
 TIME_LIMIT = {"status": "error", "message": "this check ran past its time limit", "mistake": None,
@@ -183,7 +194,7 @@ def _timed_out(exc: BaseException, depth: int = 0) -> bool:
     return depth < 4 and any(_timed_out(e, depth + 1) for e in inner if isinstance(e, BaseException))
 
 
-def _outcome(call: pytest.CallInfo, limit_s: float) -> Dict[str, Any]:
+def _outcome(call: pytest.CallInfo, limit_s: float, example_passed: bool = False) -> Dict[str, Any]:
     if call.excinfo is None:
         return {"status": "passed", "message": "", "hint": None, "mistake": None}
     exc = call.excinfo.value
@@ -195,7 +206,8 @@ def _outcome(call: pytest.CallInfo, limit_s: float) -> Dict[str, Any]:
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
     if isinstance(exc, SubmissionError):
         exc.resolve()
-        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc), "mistake": exc.mistake,
+        return {"status": "error", "message": exc.message, "hint": exc.hint or hint_for(exc, example_passed),
+                "mistake": exc.mistake,
                 "detail": exc.detail}
     if isinstance(exc, hypothesis.errors.Flaky):  # the same input failed once and then passed
         return {"status": "failed", "message": "your function answered the same input differently on two calls",
@@ -216,7 +228,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
     result = outcome.get_result()
     if call.when == "call" or (call.when == "setup" and result.failed):
         cid = check_id(item)
-        record = _outcome(call, grading.config.timeout("check_s"))
+        record = _outcome(call, grading.config.timeout("check_s"),
+                          example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
         points = grading.config.points(cid)
         record.update(id=cid, section=cid.split(".")[0], max_score=points,
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),

@@ -33,8 +33,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from autograder.checks import test_model as checks  # noqa: E402
-from autograder.contract import PROMPT_EXAMPLE  # noqa: E402
+from autograder.assignments.attention.checks import test_model as checks  # noqa: E402
+from autograder.assignments.attention.contract import PROMPT_EXAMPLE  # noqa: E402
 from autograder.grade import grade  # noqa: E402
 from autograder.model import (
     compare,  # noqa: E402

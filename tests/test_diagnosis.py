@@ -17,15 +17,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from autograder.contract import (
+from autograder.assignments.attention.contract import (
     COMPOSED_FROM,
     EXAMPLE_D,
     EXAMPLE_SEQ,
     RETURN_ARITY,
     SECTION_FUNCTIONS,
 )
-from autograder.diagnosis import (
-    _CANDIDATE_RULES,
+from autograder.assignments.attention.mistakes import (
+    CANDIDATE_RULES,
     ANY_SECTION,
     GRADIENT_MISTAKES,
     MISTAKES,
@@ -154,15 +154,16 @@ def graded(tensor: Tensor, mask: Optional[Tensor], weights: Tensor) -> Tensor:
     return tensor[rows.expand(tensor.shape)]
 
 
-def is_right(function: str, call: Call, output: object, atol: float = 1e-10) -> bool:
-    """Whether output equals the reference's on the graded rows, within atol (and the same dtype)."""
+def is_right(function: str, call: Call, output: object, atol: float = 1e-10, rtol: float = 0.0) -> bool:
+    """Whether output equals the reference's on the graded rows, within atol + rtol |reference| (and the same
+    dtype)."""
     args, kwargs = call
     expected = parts(getattr(ref, function)(*args, **kwargs))
     got, mask, weights = parts(output), kwargs.get("mask"), expected[-1]  # weights: the last output, if masked
     return len(got) == len(expected) and all(
         isinstance(g, Tensor)
         and (g.shape, g.dtype) == (e.shape, e.dtype)
-        and torch.allclose(graded(g, mask, weights), graded(e, mask, weights), rtol=0.0, atol=atol, equal_nan=True)
+        and torch.allclose(graded(g, mask, weights), graded(e, mask, weights), rtol=rtol, atol=atol, equal_nan=True)
         for g, e in zip(got, expected)
     )
 
@@ -172,9 +173,14 @@ def mistake_of(path: Path) -> str:
     return path.stem.removeprefix("buggy_")
 
 
-def affected_functions(expected: Mistake) -> set:
+def section_of(path: Path) -> str:
+    """The section a buggy file says loses points (its mistake's, or where it makes an any-section one)."""
+    return load(path).__doc__.splitlines()[0].split(", ")[1].split(" loses points")[0]
+
+
+def affected_functions(expected: Mistake, path: Path) -> set:
     """The functions a mistake makes wrong: its section's, and the composed one when that uses it."""
-    function = SECTION_FUNCTIONS[expected.section]
+    function = SECTION_FUNCTIONS[section_of(path) if expected.section == ANY_SECTION else expected.section]
     return {function, ATTENTION} if function in COMPOSED_FROM else {function}
 
 
@@ -210,7 +216,7 @@ def test_every_mistake_has_a_buggy_submission() -> None:
 def test_buggy_submission_names_its_mistake_and_section(path: Path) -> None:
     first_line = load(path).__doc__.splitlines()[0]
     assert first_line.startswith(f"Buggy {mistake_of(path)}, ") and " loses points: " in first_line
-    assert first_line.split(", ")[1].split(" loses points")[0] in SECTION_FUNCTIONS
+    assert section_of(path) in SECTION_FUNCTIONS
 
 
 # ---------------------------------------------------------------- the submissions
@@ -240,7 +246,7 @@ def test_correct_submission_matches_reference_and_is_not_diagnosed(path: Path, c
 @pytest.mark.parametrize("path", [p for p in BUGGY if mistake_of(p) not in GRADIENT_IDS], ids=lambda path: path.stem)
 def test_buggy_submission_is_diagnosed_as_its_mistake(path: Path) -> None:
     expected = mistake(mistake_of(path))
-    affected = affected_functions(expected)
+    affected = affected_functions(expected, path)
     for function, student in contract_functions(load(path)).items():
         diagnosed_cases = []
         for case in CASES:
@@ -250,14 +256,15 @@ def test_buggy_submission_is_diagnosed_as_its_mistake(path: Path) -> None:
             except RuntimeError:  # a shape that only works when square
                 assert function in affected, (function, case.name)
                 continue
-            if is_right(function, call, output):
+            if is_right(function, call, output, atol=1e-9, rtol=1e-7):  # right within the grade's tolerance
                 continue
             assert function in affected, f"{function} is wrong on {case.name}: only {expected.section} should be"
             if expected.id not in SHAPE_CHANGING:
                 reference = parts(getattr(ref, function)(*call[0], **call[1]))
                 assert [(p.shape, p.dtype) for p in parts(output)] == [(r.shape, r.dtype) for r in reference]
             found = diagnose(function, *call, output)
-            assert found == expected, f"{function} on {case.name}: {found and found.id}"
+            assert found is not None and found.id == expected.id, f"{function} on {case.name}: {found and found.id}"
+            assert found.hint.startswith(expected.hint.split("{")[0]), found.hint  # a fitted hint fills the template
             diagnosed_cases.append(case.name)
         assert diagnosed_cases or function not in affected, f"{function} never shows {expected.id}"
 
@@ -349,7 +356,7 @@ def _raised(call: Callable[[], object]) -> Tuple[str, str]:
 ])
 def test_an_error_that_a_classic_mistake_raises_names_it(mistake_id: str, function: str, make_args) -> None:
     args = make_args()
-    rule = {m.id: r for m, r in _CANDIDATE_RULES[function]}[mistake_id]
+    rule = {m.id: r for m, r in CANDIDATE_RULES[function]}[mistake_id]
     error_type, text = _raised(lambda: list(rule(*args)))
     assert diagnose_error(function, args, {}, error_type, text) == mistake(mistake_id)
     assert diagnose_error(function, args, {}, error_type, "some other message") is None

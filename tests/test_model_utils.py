@@ -12,7 +12,7 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from autograder.contract import PROMPT_EXAMPLE
+from autograder.assignments.attention.contract import PROMPT_EXAMPLE
 from autograder.feedback import CheckFailed
 from autograder.model import metrics
 from autograder.model.compare import (
@@ -275,7 +275,9 @@ def test_gradients_reach_the_blocks_projection(gpt2):
 def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
     """The student's backward runs through the Submission seam; --no-sandbox answers inside autograd's
     backward, where grad mode is off, and must still give their gradients."""
-    from autograder.checks.test_model import block_gradients
+    from autograder.assignments.attention.checks.test_model import block_gradients
+    from autograder.assignments.attention.contract import ASSIGNMENT
+    from autograder.assignments.attention.inputs import CHECK
     from autograder.model import bridge
     from autograder.runtime.submission import Submission
     from tests.grading_helpers import SUBMISSIONS
@@ -283,8 +285,9 @@ def test_gradients_through_the_bridge_match_production(gpt2, sandbox):
     model, tokenizer = gpt2
     inputs = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")
     params = list(extract_attention_layer(model, 0).parameters())
-    with Submission(SUBMISSIONS / "correct.py", sandbox=sandbox) as submission:
-        got = block_gradients(replace_attention_mechanism(model, bridge.student_attention(submission)), inputs, params)
+    with Submission(SUBMISSIONS / "correct.py", sandbox=sandbox, contract=ASSIGNMENT.wire()) as submission:
+        attend = bridge.student_attention(submission, CHECK)
+        got = block_gradients(replace_attention_mechanism(model, attend), inputs, params)
     expected = block_gradients(model, inputs, params)
     assert all(g is not None for g in got)
     assert relative_gap(got, expected) < 1e-5
@@ -300,7 +303,7 @@ def test_the_gradient_check_is_well_conditioned(gpt2, minilm):
     correct attention computed elsewhere (its worker on the CPU, the model on a GPU) passes."""
     import copy
 
-    from autograder.checks.test_model import block_gradients
+    from autograder.assignments.attention.checks.test_model import block_gradients
 
     for model, tokenizer, prompt in [(*gpt2, PROMPT_EXAMPLE), (*minilm, PROMPTS)]:
         inputs = tokenizer(prompt, return_tensors="pt", padding=not isinstance(prompt, str))

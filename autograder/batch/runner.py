@@ -47,11 +47,10 @@ from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set,
 import torch
 from tqdm import tqdm
 
-import reference.attention
 from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see below)
+from autograder.assignments import Assignment, registry
 from autograder.batch.executors import executor
-from autograder.config import Config, load_config
-from autograder.contract import SECTIONS
+from autograder.config import Config, configured_assignment, course_layers, load_config
 from autograder.grade import grade
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
@@ -91,18 +90,20 @@ class Settings:
     model: Optional[str]
     limit_s: float
     fingerprint: str
+    assignment: str = ""  # the assignment these submissions are graded with ("": the course config's)
 
     @classmethod
     def create(cls, out: Path, config_file: Optional[Path], model: Optional[str],
-               limit_s: Optional[float] = None) -> "Settings":
-        """Load the course config (ConfigError when it is bad) and derive the limit and the fingerprint."""
-        config = load_config(Path.cwd(), config_file)
+               limit_s: Optional[float] = None, assignment: Optional[str] = None) -> "Settings":
+        """Load the course config for `assignment` (ConfigError when it is bad) and derive the limit and the
+        fingerprint (which covers the assignment: its name is in the config)."""
+        config = load_config(Path.cwd(), config_file, assignment)
         model_name = model or str(config.model["name"])
         blob = json.dumps({"config": config.data, "model": model_name, "autograder": __version__},
                           sort_keys=True, default=str)
         return cls(out=Path(out).absolute(), config_file=Path(config_file).absolute() if config_file else None,
                    model=model, limit_s=float(limit_s if limit_s is not None else default_limit(config)),
-                   fingerprint=hashlib.sha256(blob.encode()).hexdigest())
+                   fingerprint=hashlib.sha256(blob.encode()).hexdigest(), assignment=str(config.data["assignment"]))
 
 
 def default_limit(config: Config) -> float:
@@ -202,14 +203,16 @@ def warm(settings: Settings) -> Dict[str, Any]:
 
 
 def _grade_reference(settings: Settings) -> Dict[str, Any]:
-    """Grade a copy of reference/attention.py (a copy: the worker's sandbox hides the reference folder) with
-    one torch thread, like the grading children: it computes what they compute, and leaves no OpenMP pool
-    for the forks to inherit."""
+    """Grade a copy of the assignment's reference module (a copy: the worker's sandbox hides the reference)
+    with one torch thread, like the grading children: it computes what they compute, and leaves no OpenMP
+    pool for the forks to inherit. Imports the mistake catalogue too, which failing grades use."""
+    spec = registry.get(settings.assignment)
+    spec.catalogue()
     with one_cpu_thread(), tempfile.TemporaryDirectory(prefix="autograder-warmup-") as tmp:
-        copy = Path(tmp) / "reference_attention.py"
-        shutil.copyfile(reference.attention.__file__, copy)
+        copy = Path(tmp) / f"reference_{spec.name}.py"
+        shutil.copyfile(spec.module("reference").__file__, copy)
         return grade(copy, Path(tmp) / "report.json", model=settings.model, config_file=settings.config_file,
-                     echo=False)
+                     assignment=spec.name, echo=False)
 
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
@@ -278,7 +281,8 @@ def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
         # submission: hypothesis collects once per thread that first runs a test, and this is a new thread).
         gc.freeze()
         _output_to(job.log)
-        grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file, echo=False)
+        grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file,
+              assignment=job.settings.assignment, echo=False)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever it was, the log says it and the parent reports it
         traceback.print_exc()
@@ -317,10 +321,11 @@ def _wait(pid: int, limit_s: float) -> Tuple[str, str]:
     return "crashed", f"grading this submission ended abnormally ({how}); the course staff has the log"
 
 
-def graded_check_ids(config: Config) -> List[str]:
-    """The ids of the checks a grade runs under `config`, by section (the plugin leaves the model section
-    out when it is disabled; within a section, a real report lists them in the order pytest collects)."""
-    sections = [s for s in SECTIONS if s != "model" or config.model["enabled"]]
+def graded_check_ids(config: Config, assignment: Assignment) -> List[str]:
+    """The ids of the checks a grade of `assignment` runs under `config`, by section (the plugin leaves the
+    capstone out when the model is disabled; within a section, a real report lists them in the order
+    pytest collects)."""
+    sections = [s for s in assignment.sections if s != assignment.capstone or config.model["enabled"]]
     ids = list(config.data["points"])
     return [cid for section in sections for cid in ids if cid.split(".")[0] == section]
 
@@ -329,8 +334,9 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     """Write a valid report in which every check is an error with `message` (status not_gradable). Its
     checks are those of the report `like` (the warm-up's, same config: same ids in the same order), else
     `graded_check_ids`."""
-    config = load_config(Path.cwd(), job.settings.config_file)
-    ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config)
+    spec = registry.get(job.settings.assignment)
+    config = load_config(Path.cwd(), job.settings.config_file, spec)
+    ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config, spec)
     checks = [report_mod.public_check({
         "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),
         "message": message, "hint": None, "mistake": None, "duration_s": 0.0, "hidden": config.is_hidden(cid),
@@ -338,7 +344,7 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
                   "functions": [], "load_error": message, "output": ""}
     env = report_mod.environment(config, True, [], job.settings.model or str(config.model["name"]))
-    document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds)
+    document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds, assignment=spec)
     report_mod.write(document, job.report)
 
 
@@ -356,22 +362,27 @@ class Result:
 
 def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = False, model: Optional[str] = None,
               config_file: Optional[Path] = None, scheduler: Optional[str] = None, limit_s: Optional[float] = None,
-              progress: bool = True, html: bool = False) -> Result:
+              progress: bool = True, html: bool = False, assignment: Optional[str] = None) -> Result:
     """Grade every submission the inputs name into `out` (and its HTML pages into `out/html/` with `html`,
-    see `autograder.report.html_batch`). Raises NoSubmissions, ConfigError, ExecutorUnavailable, BatchBusy,
-    ReferenceLosesPoints (before any submission is graded; on Dask, from the first worker that warms up) and
-    KeyboardInterrupt (after the running grades have finished and been recorded)."""
+    see `autograder.report.html_batch`), each with `assignment`, else the assignment its functions match,
+    else the course config's. Raises NoSubmissions, ConfigError, AssignmentError (a file whose assignment
+    cannot be told), ExecutorUnavailable, BatchBusy, ReferenceLosesPoints (before any submission is graded;
+    on Dask, from the first worker that warms up) and KeyboardInterrupt (after the running grades have
+    finished and been recorded)."""
     paths, unmatched = collect(inputs)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
     for item in unmatched:
         print(f"autograder batch: warning: {item} matched no submission file", file=sys.stderr)
-    settings = Settings.create(Path(out), config_file, model, limit_s)
+    configured = configured_assignment(course_layers(Path.cwd(), config_file))
+    chosen = {path: registry.choose(path, assignment, configured).name for path in paths}
+    settings = {name: Settings.create(Path(out), config_file, model, limit_s, name)
+                for name in sorted(set(chosen.values()))}
     names = report_names(paths)
-    all_jobs = [Job(path, names[path], settings) for path in paths]
-    with _only_batch_writing(settings.out):
-        return _grade_into(settings, all_jobs, jobs=jobs, force=force, scheduler=scheduler, progress=progress,
-                           html=html)
+    all_jobs = [Job(path, names[path], settings[chosen[path]]) for path in paths]
+    with _only_batch_writing(Path(out).absolute()):
+        return _grade_into(list(settings.values()), all_jobs, jobs=jobs, force=force, scheduler=scheduler,
+                           progress=progress, html=html)
 
 
 @contextlib.contextmanager
@@ -388,9 +399,11 @@ def _only_batch_writing(out: Path) -> Iterator[None]:
         yield
 
 
-def _grade_into(settings: Settings, all_jobs: List[Job], *, jobs: int, force: bool, scheduler: Optional[str],
+def _grade_into(settings: List[Settings], all_jobs: List[Job], *, jobs: int, force: bool, scheduler: Optional[str],
                 progress: bool, html: bool = False) -> Result:
-    remove_stale_temporaries(settings.out)
+    """Grade the jobs that are not current; `settings`: one per assignment of the batch (same `out`)."""
+    out = settings[0].out
+    remove_stale_temporaries(out)
     todo = [job for job in all_jobs if force or not is_current(job)]
     started = time.monotonic()
     warm_up_s = 0.0
@@ -404,10 +417,13 @@ def _grade_into(settings: Settings, all_jobs: List[Job], *, jobs: int, force: bo
     extra = {"batch": {"graded_now": len(todo), "skipped": len(all_jobs) - len(todo), "seconds": round(seconds, 2),
                        "warm_up_s": round(warm_up_s, 2),
                        "per_minute": round(len(todo) / seconds * 60, 1) if todo else None,
-                       "limit_s": settings.limit_s, "autograder": __version__, "fingerprint": settings.fingerprint}}
-    summary = gradebook.write_all(rows, settings.out, extra)
+                       "limit_s": max(s.limit_s for s in settings), "autograder": __version__,
+                       "fingerprint": settings[0].fingerprint if len(settings) == 1 else hashlib.sha256(
+                           " ".join(s.fingerprint for s in settings).encode()).hexdigest(),
+                       "assignments": [s.assignment for s in settings]}}
+    summary = gradebook.write_all(rows, out, extra)
     if html:
-        html_batch.write_site(rows, summary, settings.out / "html")
+        html_batch.write_site(rows, summary, out / "html")
     return Result(summary, len(todo), len(all_jobs) - len(todo), seconds)
 
 
@@ -426,10 +442,11 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
         if scheduler is None:  # local: warm up here, where the forks come from
             bar.set_description("warming up")
             started = time.monotonic()
-            problem = warm_up_problem(warm(todo[0].settings))
+            for settings in dict.fromkeys(job.settings for job in todo):  # each assignment of the batch
+                problem = warm_up_problem(warm(settings))
+                if problem:
+                    raise ReferenceLosesPoints(problem)
             warm_up_s = time.monotonic() - started
-            if problem:
-                raise ReferenceLosesPoints(problem)
             bar.set_description("grading")
             bar.reset()  # rate and time left count from here, not from the start of the warm-up
         futures: Dict[Future, Job] = {pool.submit(grade_job, job): job for job in todo}

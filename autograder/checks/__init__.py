@@ -1,1 +1,2 @@
-"""The grading checks: pytest modules, one per section, collected when `--submission` is given."""
+"""The generic check library every assignment's checks use (`support`: Checker, seeded inputs, comparison;
+`behaviour`: contract and gradient checks), and the grader's own pytest settings (`settings`, pytest.ini)."""

@@ -1,34 +1,38 @@
-"""Inputs, validation and comparison shared by the grading checks (trusted side only)."""
+"""The generic check library: seeded inputs, validation, comparison and diagnosis, for any assignment.
+
+Trusted side only. A `Checker` binds these to one `Assignment`: it knows each op's outputs, label,
+signature, reference function and mistake catalogue, so an assignment's checks read
+
+    CHECK = Checker(ASSIGNMENT)
+    CHECK.against_reference(submission, "scores", args, course, where=str(case))
+"""
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from hypothesis import strategies as st
 
+from autograder.assignments.spec import Assignment
 from autograder.config import Config
-from autograder.contract import EXAMPLE_D, EXAMPLE_SEQ, RETURN_ARITY, SECTION_FUNCTIONS
+from autograder.diagnosis import errors
 from autograder.feedback import CheckFailed
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
-from reference import attention as ref
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Case:
-    """One random problem: Q `[*batch, seq_q, d_k]`, K `[*batch, seq_k, d_k]`, V `[*batch, seq_k, d_v]`."""
+class Seeded:
+    """Base of an assignment's random problem: its tensors come from `seed` and a per-tensor `salt`, so a
+    problem is reproducible from its printed description. Subclasses add the sizes and the builders."""
 
-    batch: Tuple[int, ...] = (1,)
-    seq_q: int = EXAMPLE_SEQ
-    seq_k: int = EXAMPLE_SEQ
-    d_k: int = EXAMPLE_D
-    d_v: int = EXAMPLE_D
-    mask: str = "none"  # "none" | "causal" | "random"
     seed: int = 0
     dtype: torch.dtype = torch.float64
 
@@ -36,250 +40,321 @@ class Case:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
 
     def randn(self, *shape: int, salt: int) -> Tensor:
+        """Standard normal `shape`, drawn in float64 (same values whatever the dtype), then cast."""
         return torch.randn(*shape, generator=self.generator(salt), dtype=torch.float64).to(self.dtype)
 
-    def qkv(self) -> Tuple[Tensor, Tensor, Tensor]:
-        return (self.randn(*self.batch, self.seq_q, self.d_k, salt=1),
-                self.randn(*self.batch, self.seq_k, self.d_k, salt=2),
-                self.randn(*self.batch, self.seq_k, self.d_v, salt=3))
 
-    def scores(self, scale: float = 3.0) -> Tensor:
-        return self.randn(*self.batch, self.seq_q, self.seq_k, salt=4) * scale
-
-    def weights(self) -> Tensor:
-        """Rows on the simplex `[*batch, seq_q, seq_k]` (not softmax-shaped, so aggregation is tested alone)."""
-        raw = torch.rand(*self.batch, self.seq_q, self.seq_k, generator=self.generator(5), dtype=torch.float64)
-        return (raw / raw.sum(-1, keepdim=True)).to(self.dtype)
-
-    def attn_mask(self) -> Optional[Tensor]:
-        """Boolean mask (True = may attend) with at least one allowed key in every row, or None."""
-        if self.mask == "none":
-            return None
-        if self.mask == "causal":
-            return ref.causal_mask(self.seq_q, self.seq_k).expand(*self.batch, self.seq_q, self.seq_k).clone()
-        keep = torch.rand(*self.batch, self.seq_q, self.seq_k, generator=self.generator(6)) < 0.6
-        first = torch.randint(self.seq_k, (*self.batch, self.seq_q, 1), generator=self.generator(7))
-        return keep.scatter(-1, first, True)
-
-    def __str__(self) -> str:
-        dims = f"batch {list(self.batch)}, seq_q {self.seq_q}, seq_k {self.seq_k}, d_k {self.d_k}, d_v {self.d_v}"
-        return f"{dims}, mask {self.mask}, {str(self.dtype).replace('torch.', '')}"
+def batch_dims(max_dims: int = 2, max_size: int = 3) -> st.SearchStrategy[Tuple[int, ...]]:
+    """0..max_dims leading batch dims of 1..max_size each."""
+    return st.lists(st.integers(1, max_size), min_size=0, max_size=max_dims).map(tuple)
 
 
-EXAMPLE = Case()  # PROMPT_EXAMPLE: "The cat sat on the mat", 6 tokens, 64 dims
-
-
-def cases(max_seq: int = 64, max_d: int = 128, masks: Sequence[str] = ("none",), cross: bool = True,
-          dtypes: Sequence[torch.dtype] = (torch.float64,)) -> st.SearchStrategy[Case]:
-    """Random problem sizes: 0-2 leading batch dims of 1..3, sequences 1..max_seq, widths 1..max_d."""
-    seq = st.integers(1, max_seq)
-    return st.builds(
-        lambda batch, sq, sk, dk, dv, mask, seed, dtype: Case(tuple(batch), sq, sk if cross else sq, dk, dv, mask, seed, dtype),
-        st.lists(st.integers(1, 3), min_size=0, max_size=2), seq, seq, st.integers(1, max_d), st.integers(1, max_d),
-        st.sampled_from(list(masks)), st.integers(0, 2**16), st.sampled_from(list(dtypes)))
-
-
-def shape_of(t: Tensor) -> List[int]:
+def shape_of(t: Tensor) -> list:
     return list(t.shape)
 
 
-def expect_tensor(value: Any, fn: str, what: str, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
-    """The student's value must be a plain tensor of this shape and dtype; explain what it is otherwise."""
-    if isinstance(value, Foreign) or not isinstance(value, Tensor):
-        hint = "return a torch.Tensor built with torch operations (not a list, a numpy array or None)"
-        if isinstance(value, Foreign) and value.type == "ndarray":
-            hint = "stay in torch: a numpy round-trip breaks autograd and the dtype; use torch operations throughout"
-        raise CheckFailed(f"{fn} returned {describe(value) if not isinstance(value, Foreign) else value.desc} "
-                          f"for {what}; expected a torch.Tensor of shape {list(shape)}", hint)
-    if list(value.shape) != list(shape):
-        raise CheckFailed(f"{fn} returned {what} of shape {shape_of(value)}; expected {list(shape)}",
-                          shape_hint(fn))
-    if value.dtype != dtype:
-        raise CheckFailed(f"{fn} returned {what} as {str(value.dtype).replace('torch.', '')} for "
-                          f"{str(dtype).replace('torch.', '')} inputs",
-                          "keep the input dtype: do not hard-code dtype= or call .float()/.double()")
-    return value
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 
-def expect_tuple(value: Any, fn: str, size: int) -> Tuple[Any, ...]:
-    if not isinstance(value, tuple) or len(value) != size:
-        got = f"a tuple of {len(value)}" if isinstance(value, tuple) else (
-            value.desc if isinstance(value, Foreign) else describe(value) if not isinstance(value, Tensor)
-            else f"a single tensor of shape {shape_of(value)}")
-        raise CheckFailed(f"{fn} returned {got}; expected a tuple of {size} tensors", shape_hint(fn))
-    return value
+def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: float = 0.0, atol: float = 0.0) -> str:
+    """What is wrong with `got` against `want` at tolerance |got - want| <= atol + rtol |want|, honestly:
 
-
-def shape_hint(fn: str) -> str:
-    from autograder.contract import SIGNATURES
-    return (f"the contract is {SIGNATURES.get(fn, SIGNATURES['scaled_dot_product_attention'])}; "
-            "tensors are [..., seq, d] with any leading batch dims, so use -1/-2 axes (K.transpose(-2, -1)), "
-            "never hard-coded sizes or axes")
-
-
-def function_name(section: str) -> str:
-    """The function a section calls: its contract function, or the composed op for `attention`."""
-    return "attention" if section == "attention" else SECTION_FUNCTIONS[section]
-
-
-def label(fn: str) -> str:
-    return "your attention (scaled_dot_product_attention, or your sections composed)" if fn == "attention" else fn
-
-
-def call_checked(submission: Any, section: str, args: Sequence[Any], expected: Any) -> Any:
-    """Call the section's function and validate types, shapes and dtypes against `expected` (same structure)."""
-    fn = function_name(section)
-    try:
-        value = submission.call(fn, *args, expect=expected)
-    except SubmissionError as error:  # some classic mistakes raise on these shapes (Q @ K with K not square)
-        if error.raised is not None:
-            error.diagnose = error.diagnose or error_diagnoser(fn, args, error.raised)
-        raise
-    try:
-        return validate(value, fn, expected)
-    except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
-        failure.diagnose = failure.diagnose or diagnoser(fn, args, value)
-        raise
-
-
-def validate(value: Any, fn: str, expected: Any) -> Any:
-    names = OUTPUT_NAMES[fn]
-    if isinstance(expected, tuple):
-        items = expect_tuple(value, label(fn), len(expected))
-        return tuple(expect_tensor(v, label(fn), n, e.shape, e.dtype) for v, n, e in zip(items, names, expected))
-    return expect_tensor(value, label(fn), names[0], expected.shape, expected.dtype)
-
-
-OUTPUT_NAMES: Dict[str, Tuple[str, ...]] = {
-    "linear_projections": ("Q", "K", "V"),
-    "attention_scores": ("scores",),
-    "attention_weights": ("weights",),
-    "aggregate_values": ("attended values",),
-    "attention": ("attended values", "weights"),
-}
-
-# the reference for each function, called like the student's
-REFERENCE: Dict[str, Callable[..., Any]] = {
-    "linear_projections": ref.linear_projections,
-    "attention_scores": ref.attention_scores,
-    "attention_weights": ref.attention_weights,
-    "aggregate_values": ref.aggregate_values,
-    "attention": ref.scaled_dot_product_attention,
-}
-
-
-def compare(actual: Any, expected: Any, fn: str, args: Sequence[Any], config: Config, where: str = "") -> None:
-    """Fail with the largest difference and its position; the diagnosis names the classic mistake."""
-    pairs = list(zip(actual, expected, OUTPUT_NAMES[fn])) if isinstance(expected, tuple) else [
-        (actual, expected, OUTPUT_NAMES[fn][0])]
-    for got, want, name in pairs:
-        tol = config.tolerance(want.dtype)
-        if torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False):
-            continue
-        raise CheckFailed(difference(got, want, f"{label(fn)}: {name}", where), diagnose=diagnoser(fn, args, actual))
-
-
-def difference(got: Tensor, want: Tensor, what: str, where: str = "") -> str:
-    """'<what> differ from the reference by up to 0.73 (at index [0, 4, 1]: yours ..., expected ...)'."""
-    bad = ~torch.isfinite(got)
+    - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
+    - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
+      enough digits to see the difference, and the tolerance it missed;
+    - for bool tensors (masks), how many entries differ and the first of them.
+    """
     context = f" ({where})" if where else ""
-    if bad.any():
-        first = [int(i) for i in bad.nonzero()[0]]
-        return f"{what} contain {int(bad.sum())} NaN/inf value(s) of {got.numel()}, first at index {first}{context}"
-    diff = (got - want).abs()
-    idx = [int(i) for i in (diff == diff.max()).nonzero()[0]]
-    return (f"{what} differ from the reference by up to {float(diff.max()):.3g} (at index {idx}: yours "
-            f"{float(got[tuple(idx)]):.6g}, expected {float(want[tuple(idx)]):.6g}){context}")
+    if want.dtype == torch.bool:  # masks: how many entries differ, and the first of them
+        wrong = got != want
+        first = [int(i) for i in wrong.nonzero()[0]]
+        return (f"{what} differ from the reference in {int(wrong.sum())} of {want.numel()} entries, first at index "
+                f"{first} (yours {bool(got[tuple(first)])}, expected {bool(want[tuple(first)])}){context}")
+    got64, want64 = got.detach().to(torch.float64), want.detach().to(torch.float64)
+    for name, bad_got, bad_want in (("NaN", got64.isnan(), want64.isnan()),
+                                    ("inf", got64.isinf(), want64.isinf())):
+        wrong = bad_got & ~bad_want
+        if wrong.any():
+            first = tuple(int(i) for i in wrong.nonzero()[0])
+            expected = float(want64[first])
+            return (f"{what} contain {name} at {int(wrong.sum())} of {got.numel()} entries, first at index "
+                    f"{list(first)}, where the reference is {_digits(expected, expected)} (finite){context}")
+    excess = (got64 - want64).abs() - (atol + rtol * want64.abs())
+    both_nan = got64.isnan() & want64.isnan()
+    excess = torch.where(both_nan, torch.zeros_like(excess), excess)
+    excess = torch.where(excess.isnan(), torch.full_like(excess, float("inf")), excess)  # NaN where one is
+    worst = tuple(int(i) for i in (excess == excess.max()).nonzero()[0])
+    a, b = float(got64[worst]), float(want64[worst])
+    gap = abs(a - b)
+    bad = int((excess > 0).sum())
+    tolerance = f"; the tolerance is {atol:.0e} + {rtol:.0e} * |expected|" if (rtol or atol) else ""
+    return (f"{what} differ from the reference at {bad} of {got.numel()} entries (largest miss at index "
+            f"{list(worst)}: yours {_digits(a, b)}, expected {_digits(b, a)}, off by {gap:.3g}{tolerance})"
+            f"{context}")
 
 
-def diagnoser(fn: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
-    """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
-    return _deferred("diagnose", fn, args, actual)
+def worst(gaps: Tensor) -> str:
+    """How far off `gaps` (differences from what was expected) are, for a message: 'by up to 0.73', or
+    'with NaN at 3 of 20 entries (first at index [0, 2])' (never 'up to nan')."""
+    nan = gaps.isnan()
+    if nan.any():
+        first = [int(i) for i in nan.nonzero()[0]]
+        return f"with NaN at {int(nan.sum())} of {gaps.numel()} entries (first at index {first})"
+    return f"by up to {float(gaps.abs().max()):.3g}"
 
 
-def error_diagnoser(fn: str, args: Sequence[Any], raised: Tuple[str, str]) -> Callable[[], Any]:
-    """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`."""
-    return _deferred("diagnose_error", fn, args, *raised)
+def _digits(value: float, other: float) -> str:
+    """`value` with enough significant digits to tell it from `other` (at least 6, at most 17)."""
+    if value == other or not (math.isfinite(value) and math.isfinite(other)):
+        return f"{value:.6g}"
+    scale = max(abs(value), abs(other))
+    needed = math.ceil(-math.log10(abs(value - other) / scale)) + 2 if scale else 6
+    return f"{value:.{min(max(needed, 6), 17)}g}"
 
 
-def _deferred(how: str, fn: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
-    name = SECTION_FUNCTIONS["attention"] if fn == "attention" else fn
-    frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
-
-    def run() -> Any:
-        from autograder import diagnosis  # only failures need it
-
-        return getattr(diagnosis, how)(name, frozen, {}, *evidence)
-
-    return run
+def copied(value: Any) -> Any:
+    """A trusted copy of an input: tensors cloned, dicts of them (a block's params) copied entry by entry."""
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    return value
 
 
-def no_gradient(submission: Any, message: str) -> CheckFailed:
-    """The failure for an output that carries no gradient, naming how the student cut it off."""
-    from autograder import diagnosis
-
-    try:
-        source = Path(submission.path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        source = ""
-    found = diagnosis.gradient_mistake(source)
-    return CheckFailed(message, found.hint, found.id)
+def matches(got: Tensor, want: Tensor, config: Config) -> bool:
+    """got equals want: exactly for bool tensors (masks), within the config's tolerance for want's dtype."""
+    if want.dtype == torch.bool:
+        return bool(torch.equal(got, want))
+    tol = config.tolerance(want.dtype)
+    return bool(torch.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=False))
 
 
-def require_values(actual: Any, expected: Any, fn: str, args: Sequence[Any], config: Config, where: str = "") -> None:
-    """Unless the course turned `values_first` off: the check's points need the reference's values first."""
-    if config.values_first:
-        compare(actual, expected, fn, args, config, where)
+def outputs_of(value: Any) -> list:
+    """An op's value as a list of its outputs (a bare tensor is one)."""
+    return list(value) if isinstance(value, tuple) else [value]
 
 
-def reference_vjp(fn: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Tensor]) -> List[Tensor]:
-    """The reference's vector-Jacobian products for args[wrt] (zeros where an input does not matter)."""
-    inputs = [a.detach().clone().requires_grad_(i in wrt) if isinstance(a, Tensor) and i in wrt
-              else (a.clone() if isinstance(a, Tensor) else a) for i, a in enumerate(args)]
-    with torch.enable_grad():
-        outputs = REFERENCE[fn](*inputs)
-    outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
-    grads = torch.autograd.grad(outputs, [inputs[i] for i in wrt], list(cotangents), allow_unused=True)
-    return [torch.zeros_like(inputs[i]) if g is None else g for i, g in zip(wrt, grads)]
+class Checker:
+    """The check helpers of one assignment (see the module docstring)."""
 
+    def __init__(self, assignment: Assignment) -> None:
+        self.assignment = assignment
 
-def expected_of(fn: str, args: Sequence[Any]) -> Any:
-    """The reference answer on trusted copies of the inputs."""
-    return REFERENCE[fn](*[a.clone() if isinstance(a, Tensor) else a for a in args])
+    # -- names ------------------------------------------------------------------------------------
+    def op(self, section_or_op: str) -> str:
+        """An op name, given a section name or an op name."""
+        spec = self.assignment
+        if section_or_op in spec.function_names or spec.composition(section_or_op):
+            return section_or_op
+        return spec.op(section_or_op)
 
+    def label(self, op: str) -> str:
+        return self.assignment.label(op)
 
-def check_against_reference(submission: Any, section: str, args: Sequence[Any], config: Config,
-                            where: str = "") -> Any:
-    """Call the section on args, validate its structure, compare with the reference; returns the student's value."""
-    fn = function_name(section)
-    expected = expected_of(fn, args)
-    actual = call_checked(submission, section, args, expected)
-    compare(actual, expected, fn, args, config, where)
-    return actual
+    def shape_hint(self, op: str) -> str:
+        return (f"the contract is {self.assignment.signature(op)}; tensors are [..., seq, d] with any leading "
+                "batch dims, so use -1/-2 axes (K.transpose(-2, -1)), never hard-coded sizes or axes")
 
+    # -- the reference ----------------------------------------------------------------------------
+    def reference(self, op: str) -> Callable[..., Any]:
+        """The reference function of an op: the reference module's function of the same contract name."""
+        return getattr(self.assignment.module("reference"), self.assignment.function_of(op))
 
-def projection_args(case: Case, d_model: Optional[int] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """x `[*batch, seq_q, d_model]` and W_q, W_k, W_v `[d_model, d_k]` (W_v `[d_model, d_v]`)."""
-    d_model = case.d_k if d_model is None else d_model
-    x = case.randn(*case.batch, case.seq_q, d_model, salt=8)
-    scale = 1 / math.sqrt(d_model)
-    return (x, case.randn(d_model, case.d_k, salt=9) * scale, case.randn(d_model, case.d_k, salt=10) * scale,
-            case.randn(d_model, case.d_v, salt=11) * scale)
+    def expected_of(self, op: str, args: Sequence[Any]) -> Any:
+        """The reference answer on trusted copies of the inputs."""
+        return self.reference(self.op(op))(*[copied(a) for a in args])
 
+    # -- validation -------------------------------------------------------------------------------
+    def expect_tensor(self, value: Any, op: str, what: str, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+        """The student's value must be a plain tensor of this shape and dtype; explain what it is otherwise."""
+        fn = self.label(op)
+        if isinstance(value, Foreign) or not isinstance(value, Tensor):
+            hint = "return a torch.Tensor built with torch operations (not a list, a numpy array or None)"
+            if isinstance(value, Foreign) and value.type == "ndarray":
+                hint = ("stay in torch: a numpy round-trip breaks autograd and the dtype; use torch operations "
+                        "throughout")
+            raise CheckFailed(f"{fn} returned {describe(value) if not isinstance(value, Foreign) else value.desc} "
+                              f"for {what}; expected a torch.Tensor of shape {list(shape)}", hint)
+        if list(value.shape) != list(shape):
+            raise CheckFailed(f"{fn} returned {what} of shape {shape_of(value)}; expected {list(shape)}",
+                              self.shape_hint(op))
+        if value.dtype != dtype and dtype == torch.bool:
+            raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)}; expected bool",
+                              "a mask is True/False: build it with dtype=torch.bool (or compare, e.g. j <= i)")
+        if value.dtype != dtype:
+            raise CheckFailed(f"{fn} returned {what} as {dtype_name(value.dtype)} for {dtype_name(dtype)} inputs",
+                              "keep the input dtype: do not hard-code dtype= or call .float()/.double()")
+        return value
 
-def section_args(section: str, case: Case) -> Tuple[Any, ...]:
-    """Inputs for one call of a section's function on `case`."""
-    Q, K, V = case.qkv()
-    if section == "projections":
-        return projection_args(case)
-    if section == "scores":
-        return (Q, K)
-    if section == "softmax":
-        return (case.scores(), case.attn_mask())
-    if section == "values":
-        return (case.weights(), V)
-    return (Q, K, V, case.attn_mask())
+    def expect_tuple(self, value: Any, op: str, size: int) -> Tuple[Any, ...]:
+        if not isinstance(value, tuple) or len(value) != size:
+            got = f"a tuple of {len(value)}" if isinstance(value, tuple) else (
+                value.desc if isinstance(value, Foreign) else describe(value) if not isinstance(value, Tensor)
+                else f"a single tensor of shape {shape_of(value)}")
+            raise CheckFailed(f"{self.label(op)} returned {got}; expected a tuple of {size} tensors",
+                              self.shape_hint(op))
+        return value
 
+    def validate(self, value: Any, op: str, expected: Any) -> Any:
+        """The student's value, checked to have `expected`'s structure, shapes and dtypes."""
+        op = self.op(op)
+        names = self.assignment.outputs(op)
+        if isinstance(expected, tuple):
+            items = self.expect_tuple(value, op, len(expected))
+            return tuple(self.expect_tensor(v, op, n, e.shape, e.dtype) for v, n, e in zip(items, names, expected))
+        return self.expect_tensor(value, op, names[0], expected.shape, expected.dtype)
 
-def arity(fn: str) -> int:
-    return 2 if fn == "attention" else RETURN_ARITY[fn]
+    # -- calling and comparing ----------------------------------------------------------------------
+    def call_checked(self, submission: Any, section: str, args: Sequence[Any], expected: Any) -> Any:
+        """Call the section's op and validate types, shapes and dtypes against `expected` (same structure)."""
+        op = self.op(section)
+        with self.explaining(submission, op, args):  # some classic mistakes raise (Q @ K with K not square)
+            value = submission.call(op, *args, expect=expected)
+        try:
+            return self.validate(value, op, expected)
+        except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
+            failure.diagnose = failure.diagnose or self.diagnoser(op, args, value)
+            raise
+
+    @contextlib.contextmanager
+    def explaining(self, submission: Any, op: str, args: Sequence[Any]) -> Iterator[None]:
+        """Calls of `op` on `args` inside: an exception the student's code raises gets its diagnosis (the
+        catalogued mistake, else the input kind that makes it raise), as in `call_checked`."""
+        try:
+            yield
+        except SubmissionError as error:
+            if error.raised is not None:
+                error.diagnose = error.diagnose or self.error_diagnoser(self.op(op), args, error.raised, submission,
+                                                                        error.message)
+            raise
+
+    def compare(self, actual: Any, expected: Any, op: str, args: Sequence[Any], config: Config,
+                where: str = "") -> None:
+        """Fail with the largest difference and its position; the diagnosis names the classic mistake."""
+        op = self.op(op)
+        names = self.assignment.outputs(op)
+        for got, want, name in zip(outputs_of(actual), outputs_of(expected), names):
+            if matches(got, want, config):
+                continue
+            tol = config.tolerance(want.dtype) if want.is_floating_point() else {"rtol": 0.0, "atol": 0.0}
+            raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
+                              diagnose=self.diagnoser(op, args, actual))
+
+    def require_values(self, actual: Any, expected: Any, op: str, args: Sequence[Any], config: Config,
+                       where: str = "") -> None:
+        """Unless the course turned `values_first` off, a check's points need the reference's values first (a
+        function that ignores its inputs, such as right-shaped zeros, earns the shape points only)."""
+        if config.values_first:
+            self.compare(actual, expected, op, args, config, where)
+
+    def against_reference(self, submission: Any, section: str, args: Sequence[Any], config: Config,
+                          where: str = "") -> Any:
+        """Call the section's op on args, validate it, compare it with the reference; the student's value."""
+        op = self.op(section)
+        expected = self.expected_of(op, args)
+        actual = self.call_checked(submission, op, args, expected)
+        self.compare(actual, expected, op, args, config, where)
+        return actual
+
+    def expect_value_error(self, submission: Any, op: str, args: Sequence[Any], situation: str, hint: str) -> None:
+        """The op must refuse these args with ValueError (a contract's way of saying "not like this")."""
+        try:
+            value = submission.call(op, *args)
+        except SubmissionError as error:
+            if error.kind != "raised" or error.raised is None:
+                raise
+            if error.raised[0] == "ValueError":
+                return
+            raise CheckFailed(f"{self.label(op)} raised {error.raised[0]} when {situation}; the contract asks for a "
+                              "ValueError", hint) from None
+        got = (f"a tensor of shape {shape_of(value)}" if isinstance(value, Tensor) else
+               value.desc if isinstance(value, Foreign) else describe(value))
+        raise CheckFailed(f"{self.label(op)} returned {got} when {situation}, instead of raising ValueError", hint)
+
+    # -- diagnosis ----------------------------------------------------------------------------------
+    def diagnoser(self, op: str, args: Sequence[Any], actual: Any) -> Callable[[], Any]:
+        """A deferred diagnosis of `actual` (the student's output for `args`), run once by the plugin."""
+        return self._deferred("diagnose", op, args, actual)
+
+    def error_diagnoser(self, op: str, args: Sequence[Any], raised: Tuple[str, str], submission: Any = None,
+                        message: str = "") -> Callable[[], Any]:
+        """A deferred diagnosis of the exception (type name, message) the student's code raised for `args`:
+        the catalogued mistake that raises it, else (given the `submission` and the error's `message`) the
+        input kind that makes it raise, found by re-running the op through the seam (`explain_error`)."""
+        catalogued = self._deferred("diagnose_error", op, args, *raised)
+        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+
+        def run() -> Any:
+            found = catalogued()
+            if found is None and submission is not None:
+                found = self.explain_error(submission, op, frozen, raised, message)
+            return found
+
+        return run
+
+    def explain_error(self, submission: Any, op: str, args: Sequence[Any], raised: Tuple[str, str],
+                      message: str) -> Any:
+        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer), or None when
+        the assignment has no ladder of input kinds."""
+        catalogue = self.assignment.catalogue()
+        ladder = getattr(catalogue, "ladder", None)
+        if ladder is None:
+            return None
+        op = self.op(op)
+        section = self.assignment.function(self.assignment.function_of(op)).section
+        label = self.label(op) if self.label(op).startswith("your") else f"your {self.label(op)}"
+
+        def call(probe_args: Tuple[Any, ...]) -> Optional[errors.Raised]:
+            try:
+                submission.call(op, *probe_args)
+            except SubmissionError as error:
+                if error.kind != "raised" or error.raised is None:
+                    raise errors.Stop(error.kind) from None
+                return errors.raised_from(*error.raised, error.message)
+            return None
+
+        def snippet(probe_args: Tuple[Any, ...]) -> str:
+            return self.snippet(op, probe_args, submission.functions)
+
+        found = errors.explain(ladder, op, label, call, snippet, section)
+        if found is None:  # every kind works: the failure needs this input's sizes
+            found = errors.raises_on_input(errors.raised_from(*raised, message), label, section, snippet(tuple(args)))
+        return found
+
+    def snippet(self, op: str, args: Sequence[Any], functions: Sequence[str]) -> str:
+        """Three lines that call the student's op on tensors of `args`' shapes and dtypes (a composition the
+        file does not define as one function is written as its steps, nested)."""
+        names = list(inspect.signature(self.reference(op)).parameters)
+        composition = self.assignment.composition(op)
+        if composition is None or composition.own in functions:
+            call = f"{self.assignment.function_of(op)}({', '.join(names[:len(args)])})"
+        else:
+            scope = {name: name for name in composition.params}
+            for step in composition.steps:
+                scope[step.output] = f"{step.function}({', '.join(scope[i] for i in step.inputs)})"
+            call = ", ".join(scope[r] for r in composition.returns[:1])
+        return errors.write_snippet(names, args, call)
+
+    def _deferred(self, how: str, op: str, args: Sequence[Any], *evidence: Any) -> Callable[[], Any]:
+        name = self.assignment.function_of(self.op(op))
+        frozen = tuple(copied(a) for a in args)
+        assignment = self.assignment
+
+        def run() -> Any:
+            catalogue = assignment.catalogue()
+            return None if catalogue is None else getattr(catalogue, how)(name, frozen, {}, *evidence)
+
+        return run
+
+    def no_gradient(self, submission: Any, message: str) -> CheckFailed:
+        """The failure for an output that carries no gradient, naming how the student cut it off."""
+        from autograder import diagnosis
+
+        try:
+            source = Path(submission.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            source = ""
+        found = diagnosis.gradient_mistake(source)
+        return CheckFailed(message, found.hint, found.id)
+

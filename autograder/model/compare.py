@@ -17,7 +17,6 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from autograder.contract import PROMPT_EXAMPLE
 from autograder.model.loading import model_identity
 from autograder.model.metrics import (
     cosine_per_row,
@@ -327,7 +326,7 @@ def compare_attention_implementations(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     student_attention: StudentAttention,
-    prompt: Prompt = PROMPT_EXAMPLE,
+    prompt: Prompt = "The cat sat on the mat",
     layer_idx: int = 0,
     route_projections: Optional[StudentProjections] = None,
     continuation_tokens: int = 5,

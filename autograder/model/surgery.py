@@ -305,7 +305,7 @@ def injected_attention(model: nn.Module, student_attention: StudentAttention, la
         undo()
 
 
-def _share_weights_copy(model: nn.Module) -> nn.Module:
+def share_weights_copy(model: nn.Module) -> nn.Module:
     """A copy of the module tree and config that shares every parameter and buffer with `model`."""
     memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
     return copy.deepcopy(model, memo)
@@ -324,7 +324,7 @@ def replace_attention_mechanism(model: PreTrainedModel, student_attention: Stude
     come from it, called per head with the block's input x `[B, S, d_model]` and the head's weight slices
     `[d_model, d]` (Q = x @ W); the block's biases are added here.
     """
-    student_model = _share_weights_copy(model)
+    student_model = share_weights_copy(model)
     _inject(student_model, student_attention, layer_idx, route_projections)
     return student_model
 

@@ -13,12 +13,11 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import jsonschema
 
 from autograder import __version__
-from autograder.contract import ASSIGNMENT, SECTIONS
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = Path(__file__).parent / "schema" / "report.schema.json"
@@ -59,9 +58,10 @@ def _installed_version(package: str) -> Optional[str]:
         return None
 
 
-def sections(checks: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+def sections(checks: List[Dict[str, Any]], order: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """Points per section, in the assignment's section `order` (sections without checks left out)."""
     out: Dict[str, Dict[str, Any]] = {}
-    for name in SECTIONS:
+    for name in order:
         mine = [c for c in checks if c["section"] == name]
         if mine:
             out[name] = {"score": sum(c["score"] for c in mine), "max_score": sum(c["max_score"] for c in mine),
@@ -109,18 +109,25 @@ def build(grading: Any) -> Dict[str, Any]:
     env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], grading.model)
     return assemble([public_check(r) for r in grading.results], submission, env, grading.started,
                     round(time.time() - grading.started, 3), metrics=grading.extra.get("metrics", {}),
-                    artifacts=grading.extra.get("artifacts", []))
+                    artifacts=grading.extra.get("artifacts", []), assignment=grading.assignment)
 
 
 def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict[str, Any], started: float,
              duration_s: float, metrics: Optional[Dict[str, Any]] = None,
-             artifacts: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+             artifacts: Optional[List[Dict[str, Any]]] = None, assignment: Any = None) -> Dict[str, Any]:
     """A validated report from its parts: checks as `public_check` gives them, submission {path, sha256,
-    functions, load_error, output}, the environment block, the start time (time.time()) and duration."""
+    functions, load_error, output}, the environment block, the start time (time.time()) and duration;
+    `assignment` (an `autograder.assignments.Assignment`; default: the packaged default assignment) gives
+    the report's name and section order."""
+    if assignment is None:
+        from autograder.assignments import registry
+        from autograder.config import packaged_assignment
+
+        assignment = registry.get(packaged_assignment())
     load_error = submission["load_error"]
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "assignment": ASSIGNMENT,
+        "assignment": assignment.name,
         "status": "not_gradable" if load_error else "graded",
         "score": sum(c["score"] for c in checks),
         "max_score": sum(c["max_score"] for c in checks),
@@ -128,7 +135,7 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
                        **{k: submission[k] for k in ("sha256", "functions", "load_error", "output")}},
         "environment": env,
         "checks": checks,
-        "sections": sections(checks),
+        "sections": sections(checks, assignment.sections),
         "feedback": [f"[load] {load_error}"] if load_error else feedback(checks),
         "metrics": dict(metrics or {}),
         "artifacts": list(artifacts or []),

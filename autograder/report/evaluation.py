@@ -13,9 +13,9 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from autograder.contract import SECTION_FUNCTIONS
+from autograder.assignments import AssignmentError, registry
 from autograder.report.exports import points
 
 FORMAT = "attention-autograder/evaluation"
@@ -69,7 +69,16 @@ def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str
         return None, "the notebook is not valid JSON"
 
 
-def functions(source: str) -> Tuple[Dict[str, str], List[str]]:
+def section_functions(assignment: str) -> Dict[str, str]:
+    """Section -> the contract function written for it, in contract order ({} for an assignment not installed)."""
+    try:
+        spec = registry.get(assignment)
+    except AssignmentError:
+        return {}
+    return {f.section: f.name for f in spec.functions}
+
+
+def functions(source: str, contract: Sequence[str] = ()) -> Tuple[Dict[str, str], List[str]]:
     """The source of each top-level function (contract functions first), capped; and the names cut short
     or left out by the caps. A file that does not parse gives its first CODE_CHARS under "<module>"."""
     try:
@@ -77,7 +86,7 @@ def functions(source: str) -> Tuple[Dict[str, str], List[str]]:
     except (SyntaxError, ValueError):
         return {"<module>": _clip(source, CODE_CHARS) or ""}, (["<module>"] if len(source) > CODE_CHARS else [])
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    contract = list(SECTION_FUNCTIONS.values())
+    contract = list(contract)
     defs.sort(key=lambda n: contract.index(n.name) if n.name in contract else len(contract))
     out: Dict[str, str] = {}
     cut: List[str] = []
@@ -116,8 +125,9 @@ def compact(value: Any, depth: int = 0) -> Any:
 def payload(document: Dict[str, Any]) -> Dict[str, Any]:
     """The evaluation payload of a report (see the module doc and schema/evaluation.schema.json)."""
     source, unavailable = graded_source(document)
-    code, cut = functions(source) if source is not None else ({}, [])
-    rubric = [{"section": name, "function": SECTION_FUNCTIONS.get(name), "score": points(sec["score"]),
+    contract = section_functions(document["assignment"])
+    code, cut = functions(source, list(contract.values())) if source is not None else ({}, [])
+    rubric = [{"section": name, "function": contract.get(name), "score": points(sec["score"]),
                "max_score": points(sec["max_score"]), "checks_passed": sec["passed"], "checks_total": sec["total"]}
               for name, sec in document["sections"].items()]
     failed = [{"id": c["id"], "section": c["section"], "status": c["status"],

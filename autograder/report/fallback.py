@@ -9,15 +9,17 @@ from __future__ import annotations
 import time
 from typing import Any, Dict
 
+from autograder.assignments import registry
 from autograder.config import Config
-from autograder.contract import SECTIONS
 from autograder.report import document as report_mod
 
 
 def zero_report(reason: str, config: Config, name: str = "") -> Dict[str, Any]:
-    """A valid report (status not_gradable) in which every check the course grades (its [points]; the
-    model section only when enabled) scores 0 with `reason` as its message; `name` is the file's name."""
-    sections = [s for s in SECTIONS if s != "model" or config.model["enabled"]]
+    """A valid report (status not_gradable) in which every check the config's assignment grades (its
+    [points]; the capstone only when the model is enabled) scores 0 with `reason` as its message; `name` is
+    the file's name."""
+    assignment = registry.get(str(config.data["assignment"]))
+    sections = [s for s in assignment.sections if s != assignment.capstone or config.model["enabled"]]
     ids = sorted((cid for cid in config.data["points"] if cid.split(".")[0] in sections),
                  key=lambda cid: sections.index(cid.split(".")[0]))
     checks = [report_mod.public_check({
@@ -26,4 +28,4 @@ def zero_report(reason: str, config: Config, name: str = "") -> Dict[str, Any]:
         "duration_s": 0.0, "hidden": config.is_hidden(cid)}) for cid in ids]
     submission = {"path": name, "sha256": None, "functions": [], "load_error": reason, "output": ""}
     env = report_mod.environment(config, False, [], str(config.model["name"]))
-    return report_mod.assemble(checks, submission, env, time.time(), 0.0)
+    return report_mod.assemble(checks, submission, env, time.time(), 0.0, assignment=assignment)

@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from autograder.contract import SECTIONS
 from autograder.report import document as report_mod
 
 HISTOGRAM_BINS = 10
@@ -32,15 +31,17 @@ class Row:
 
 
 def gradebook_csv(rows: Sequence[Row]) -> str:
-    """One line per submission: scores, status and one column per section score."""
+    """One line per submission: the assignment graded, scores, status and one column per section score
+    (the sections of every assignment in the batch, in the order the reports list them)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", "score", "max_score", "status", "outcome", *SECTIONS, "duration_s", "path",
-                     "sha256"])
+    columns = list(dict.fromkeys(name for r in rows for name in r.document["sections"]))
+    writer.writerow(["submission", "assignment", "score", "max_score", "status", "outcome", *columns, "duration_s",
+                     "path", "sha256"])
     for r in rows:
         doc = r.document
-        sections = [doc["sections"].get(s, {}).get("score", "") for s in SECTIONS]
-        writer.writerow([r.name, doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
+        sections = [doc["sections"].get(s, {}).get("score", "") for s in columns]
+        writer.writerow([r.name, doc["assignment"], doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
                          doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]])
     return out.getvalue()
 

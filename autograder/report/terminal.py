@@ -32,7 +32,8 @@ def sanitize(text: str) -> str:
 
 
 def render(document: Dict[str, Any], report_path: Path) -> str:
-    lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} ==="]
+    lines: List[str] = ["", f"=== attention-autograder: {document['submission']['name']} (assignment "
+                            f"{document['assignment']}) ==="]
     if document["submission"]["load_error"]:
         lines.append(f"Could not load the submission: {document['submission']['load_error']}")
     lines.append(f"{'section':<14}{'points':>12}{'checks':>10}")

@@ -5,6 +5,7 @@ code in the grader). Values are encoded as specs:
 
     {"kind": "tensor", "key": "t0"}            a plain tensor, stored in the blob under "t0"
     {"kind": "tuple", "items": [spec, ...]}   a tuple of values
+    {"kind": "dict", "items": [[key, spec], ...]}   a dict with str keys (the `block` assignment's params)
     {"kind": "none"}                           None
     {"kind": "scalar", "value": 3}             a bool, int, float or str argument
     {"kind": "other", "type": "list", "desc": "a list of 6 floats"}   anything else, described only
@@ -40,7 +41,9 @@ MAX_BLOB = 64 << 20    # bytes of tensor data in one frame (the largest graded i
                        # gets a budget from what its request expects (`reply_budget`), refused before it is read
 MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
 ERROR_TEXT = 500       # characters kept of an exception's own message (the worker clips it: `clip`)
-MAX_DEPTH = 4          # nesting of tuple specs (the encoder nests one level)
+MAX_DEPTH = 4          # nesting of tuple and dict specs (the encoder nests one level)
+MAX_KEYS = 256         # entries of one dict value; its keys are strings of at most MAX_KEY characters
+MAX_KEY = 100
 VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
 LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
 SCALARS = (bool, int, float, str)
@@ -134,6 +137,9 @@ class Encoder:
             return {"kind": "scalar", "value": value}
         if type(value) is tuple and top:
             return {"kind": "tuple", "items": [self.add(v, top=False) for v in value]}
+        if (type(value) is dict and top and len(value) <= MAX_KEYS
+                and all(type(k) is str and len(k) <= MAX_KEY for k in value)):
+            return {"kind": "dict", "items": [[k, self.add(v, top=False)] for k, v in value.items()]}
         return {"kind": "other", "type": type(value).__name__[:100], "desc": clip(describe(value))}
 
     def blob(self) -> bytes:
@@ -160,6 +166,13 @@ def decode(spec: Dict[str, Any], tensors: Dict[str, torch.Tensor], depth: int = 
         if not isinstance(items, list):
             raise ProtocolError("malformed tuple spec")
         return tuple(decode(item, tensors, depth + 1) for item in items)
+    if kind == "dict":
+        items = spec.get("items")
+        if (not isinstance(items, list) or len(items) > MAX_KEYS
+                or not all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and len(i[0]) <= MAX_KEY
+                           for i in items)):
+            raise ProtocolError("malformed dict spec")
+        return {key: decode(item, tensors, depth + 1) for key, item in items}
     if kind == "none":
         return None
     if kind == "scalar":

@@ -23,14 +23,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 
-from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.feedback import Diagnosable
 from autograder.runtime import forkserver, protocol
-from autograder.runtime.worker import COMPOSED, Runner, is_time_limit
+from autograder.runtime.worker import Runner, is_time_limit
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
 
@@ -81,10 +80,11 @@ def precheck(path: Path) -> Optional[SubmissionError]:
     if path.is_dir():
         return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
     if path.suffix != ".py":
-        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code as attention.py")
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code in a .py file")
     raw = path.read_bytes()
     if not raw.strip():
-        return SubmissionError("load", f"{path.name} is empty: start from student_submissions/template.py")
+        return SubmissionError("load", f"{path.name} is empty: start from the assignment's template in "
+                               "student_submissions/")
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -179,15 +179,17 @@ class _Worker:
 class Submission:
     """A student's file, reachable only through calls that return plain tensors.
 
-    `call(name, *args)` calls a contract function; `attention(Q, K, V, mask)` the composed attention
-    (theirs, or built from their sections); `vjp(...)` their gradients. A function that timed out or
-    crashed fails fast from then on, so a hang costs its time limit once.
+    `call(name, *args)` calls a contract function or a composed op (theirs, or built from their other
+    functions as `contract` says: `Assignment.wire()`); `vjp(...)` their gradients. A function that timed
+    out or crashed fails fast from then on, so a hang costs its time limit once.
     """
 
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
-                 limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = ()) -> None:
+                 limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
+                 contract: Optional[Dict[str, Any]] = None) -> None:
         self.path = Path(path).resolve()
+        self.contract: Dict[str, Any] = dict(contract or {"functions": [], "compositions": {}})
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
         self.limits, self.hidden = dict(limits or {}), tuple(hidden)
@@ -206,12 +208,12 @@ class Submission:
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
-            self._runner = Runner(self.path, self.banned, in_process=True)
+            self._runner = Runner(self.path, self.banned, self.contract, in_process=True)
             self._loaded(self._runner.load())
             return
         workdir = tempfile.mkdtemp(prefix="autograder-work-")
         settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
-                    "hidden": list(self.hidden)}
+                    "hidden": list(self.hidden), "contract": self.contract}
         parent, process, output = launch(self.path, settings)
         self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
         try:
@@ -274,10 +276,12 @@ class Submission:
 
     def missing(self, fn: str) -> Optional[str]:
         """The contract function that `fn` needs and the file lacks (None when all are there)."""
-        if fn == COMPOSED:
-            if SECTION_FUNCTIONS["attention"] in self.functions:
+        composition = self.contract["compositions"].get(fn)
+        if composition is not None:
+            if composition["own"] in self.functions:
                 return None
-            return next((n for n in COMPOSED_FROM if n not in self.functions), None)
+            parts = dict.fromkeys(step[0] for step in composition["steps"])
+            return next((n for n in parts if n not in self.functions), None)
         return None if fn in self.functions else fn
 
     def _request(self, header: Dict[str, Any], values: List[Any], expected_bytes: Optional[int] = None
@@ -356,9 +360,9 @@ class Submission:
                                f"data{expected}: a tensor far larger than the contract's shapes (check how your "
                                "tensors broadcast)")
 
-    @staticmethod
-    def _label(fn: str) -> str:
-        return "your attention (scaled_dot_product_attention or the sections composed)" if fn == COMPOSED else fn
+    def _label(self, fn: str) -> str:
+        composition = self.contract["compositions"].get(fn)
+        return str(composition.get("label", fn)) if composition else fn
 
     @staticmethod
     def _check(fn: str, reply: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
@@ -382,25 +386,20 @@ class Submission:
                                        None if expect is None else protocol.nbytes(expect) + protocol.nbytes(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
 
-    def attention(self, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: Optional[torch.Tensor] = None) -> Any:
-        """The student's composed attention: `(attended [..., seq_q, d_v], weights [..., seq_q, seq_k])`."""
-        rows = Q.numel() // max(Q.shape[-1], 1)  # batch x seq_q (the usual case: no broadcasting of batch dims)
-        expected = rows * (V.shape[-1] + K.shape[-2]) * Q.element_size()
-        reply, tensors = self._request({"op": "call", "fn": COMPOSED}, [Q, K, V, mask], expected)
-        return protocol.decode(reply["result"], tensors)
-
-    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[int], cotangents: Sequence[Optional[torch.Tensor]]
-            ) -> Tuple[Any, List[Any]]:
-        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt].
+    def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[Union[int, Tuple[int, str]]],
+            cotangents: Sequence[Optional[torch.Tensor]]) -> Tuple[Any, List[Any]]:
+        """Call `name` on args and pull `cotangents` (one per output) back to args[wrt]; an entry of wrt is an
+        argument's index, or (index, key) for one tensor of a dict argument (args[index][key]).
 
         Returns (outputs, grads); a grad is None where the student's output does not depend on that input
         through autograd (detached, numpy round-trip, new tensor).
         """
-        expected = protocol.nbytes(list(cotangents)) + protocol.nbytes([args[i] for i in wrt])  # outputs, grads
-        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": list(wrt), "cotangents": list(cotangents)},
+        targets = [list(w) if isinstance(w, tuple) else w for w in wrt]
+        inputs = [args[w[0]][w[1]] if isinstance(w, tuple) else args[w] for w in wrt]
+        expected = protocol.nbytes(list(cotangents)) + protocol.nbytes(inputs)  # the outputs and the grads
+        reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": targets, "cotangents": list(cotangents)},
                                        list(args), expected)
         grads = protocol.decode_values(reply["grads"], tensors)
-        inputs = [args[i] for i in wrt]
         if len(grads) != len(inputs) or not all(_fits(g, x) for g, x in zip(grads, inputs)):
             got = ", ".join("None" if g is None else f"{list(g.shape)} {g.dtype}" if type(g) is torch.Tensor
                             else protocol.describe(g) for g in grads[:len(inputs) + 1])

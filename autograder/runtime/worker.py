@@ -18,11 +18,9 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 
 import torch
 
-from autograder.contract import COMPOSED_FROM, SECTION_FUNCTIONS
 from autograder.runtime import protocol
 from autograder.runtime.guards import BannedAPIError, ban_for_this_process, guarded
 
-COMPOSED = "attention"  # the op name for the composed attention (the student's, or built from sections)
 MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
 
@@ -75,10 +73,18 @@ def is_time_limit(exc: BaseException) -> bool:
 class Runner:
     """Imports a submission and executes requests against it (student code runs only in here)."""
 
-    def __init__(self, path: Path, banned: Sequence[str] = (), in_process: bool = False) -> None:
+    def __init__(self, path: Path, banned: Sequence[str] = (), contract: Optional[Dict[str, Any]] = None,
+                 in_process: bool = False) -> None:
+        """contract: {"functions": [names], "compositions": {op: composition}} as `Assignment.wire()` gives
+        it: which functions the grader may ask for, and how to build an op from others when the student
+        did not write it (see `compose`). in_process: in the grader's process, whose own interruptions (a
+        check's time limit) pass through the student's code."""
         self.path = Path(path).resolve()
         self.banned = tuple(banned)
-        self.in_process = in_process  # in the grader's process: its own interruptions pass through
+        self.in_process = in_process
+        contract = contract or {}
+        self.contract_functions: Tuple[str, ...] = tuple(contract.get("functions", ()))
+        self.compositions: Dict[str, Dict[str, Any]] = dict(contract.get("compositions", {}))
         self.module: Optional[ModuleType] = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -103,29 +109,24 @@ class Runner:
             header["error"]["kind"] = "load"
             return header
         self.module = module
-        names = [n for n in SECTION_FUNCTIONS.values() if callable(getattr(module, n, None))]
+        names = [n for n in self.contract_functions if callable(getattr(module, n, None))]
         return {"ok": True, "functions": names}
 
     # -- calls ---------------------------------------------------------------------------------
     def _function(self, name: str) -> Callable[..., Any]:
-        if name == COMPOSED:
-            return self._composed()
+        if name in self.compositions:
+            return self._composed(self.compositions[name])
         fn = getattr(self.module, name, None)
         if not callable(fn):
             raise LookupError(name)
         return fn
 
-    def _composed(self) -> Callable[..., Any]:
-        own = getattr(self.module, SECTION_FUNCTIONS["attention"], None)
+    def _composed(self, composition: Dict[str, Any]) -> Callable[..., Any]:
+        """The student's own function for a composed op, else its steps over their other functions."""
+        own = getattr(self.module, composition["own"], None)
         if callable(own):
             return own
-        scores_fn, weights_fn, values_fn = (self._function(n) for n in COMPOSED_FROM)
-
-        def composed(Q: Any, K: Any, V: Any, mask: Any = None) -> Tuple[Any, Any]:
-            weights = weights_fn(scores_fn(Q, K), mask)
-            return values_fn(weights, V), weights
-
-        return composed
+        return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
 
     def handle(self, header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
         """Answer one request: {"op": "call"|"vjp", "fn": name, "args": [specs], ...}."""
@@ -169,8 +170,15 @@ class Runner:
         """Run fn with grad on args[wrt] and pull the cotangents back; a missing gradient comes back None.
 
         Grad mode is switched on: in-process (--no-sandbox) this runs inside autograd's backward, where it is off."""
-        for i in wrt:
-            args[i] = args[i].detach().requires_grad_(True)
+        leaves = []
+        for target in wrt:  # an argument's index, or [index, key] for one tensor of a dict argument
+            if isinstance(target, list):
+                index, key = target
+                args[index] = dict(args[index])
+                args[index][key] = leaf = args[index][key].detach().requires_grad_(True)
+            else:
+                args[target] = leaf = args[target].detach().requires_grad_(True)
+            leaves.append(leaf)
         with torch.enable_grad():
             result = fn(*args)
         outputs = result if isinstance(result, tuple) else (result,)
@@ -179,11 +187,29 @@ class Runner:
                  if c is not None and type(o) is torch.Tensor and o.requires_grad]
         grads: Sequence[Optional[torch.Tensor]] = [None] * len(wrt)
         if pairs:
-            grads = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wrt],
-                                        [c for _, c in pairs], allow_unused=True)
+            grads = torch.autograd.grad([o for o, _ in pairs], leaves, [c for _, c in pairs], allow_unused=True)
         enc = protocol.Encoder()
         out = {"ok": True, "result": enc.add(result), "grads": [enc.add(g) for g in grads]}
         return out, enc.blob()
+
+
+def compose(composition: Dict[str, Any], functions: Dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """A function of `composition["params"]` that runs its steps `[function, [input names], output name]`
+    in order over `functions` and returns the values named in `returns` (one: bare; several: a tuple).
+    Trailing parameters listed in `optional` default to None."""
+    params, optional = list(composition["params"]), set(composition.get("optional", ()))
+    required = len([p for p in params if p not in optional])
+
+    def composed(*args: Any) -> Any:
+        if not required <= len(args) <= len(params):
+            raise TypeError(f"expected {required} to {len(params)} arguments ({', '.join(params)}), got {len(args)}")
+        scope = dict(zip(params, list(args) + [None] * (len(params) - len(args))))
+        for function, inputs, output in composition["steps"]:
+            scope[output] = functions[function](*(scope[name] for name in inputs))
+        values = tuple(scope[name] for name in composition["returns"])
+        return values[0] if len(values) == 1 else values
+
+    return composed
 
 
 def serve(sock: socket.socket, runner: Runner) -> None:
@@ -225,7 +251,7 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     grader's output pipe by then."""
     torch.set_num_threads(1)
     sock = socket.socket(fileno=fd)
-    runner = Runner(Path(submission), settings.get("banned", ()))
+    runner = Runner(Path(submission), settings.get("banned", ()), settings.get("contract"))
     try:
         layers = _harden(settings, runner, fd)
     except Exception as exc:  # our failure, not the student's: the grader reports it as internal

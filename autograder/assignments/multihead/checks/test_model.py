@@ -1,0 +1,68 @@
+"""The capstone: the student's multi_head_attention is block 0's attention module of the loaded GPT-2
+(distilgpt2 by default), with that module's own weights (c_attn split into W_q, W_k, W_v; c_proj as W_o;
+biases folded into the call, see capstone.py). One comparison per grading run goes into the report
+under `metrics.model`, with production | student | difference heatmaps per head."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from autograder.assignments.multihead.capstone import student_attention_module
+from autograder.assignments.multihead.inputs import CHECK, MHA, Problem
+from autograder.checks import swap_capstone
+from autograder.feedback import CheckFailed
+
+CAPSTONE = swap_capstone.Capstone(
+    target="attn", replaced="attention module", forward=student_attention_module, who="multi_head_attention",
+    inside="inside the model your multi_head_attention gets x [batch, seq, 780] (the block's input with the "
+           "biases folded in: 12 heads of 65 dims), W_q, W_k, W_v, W_o [780, 780], n_heads = 12 and a bool causal "
+           "mask [batch, 1, seq, seq]: take every size from the inputs, never hard-code 768 or 64")
+
+
+@pytest.fixture
+def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
+    with swap_capstone.model_run(CAPSTONE, grading, submission) as state:
+        yield state
+
+
+def _why(submission: Any, state: Dict[str, Any]) -> Any:
+    """A deferred diagnosis on model-shaped inputs (12 heads of 64, a causal mask), to name the mistake."""
+    args = Problem(seed=31).args(MHA)
+    try:
+        actual = submission.call(MHA, *args)
+    except Exception:  # the failure already says enough
+        return None
+    return CHECK.diagnoser(MHA, args, actual)()
+
+
+@pytest.mark.check("model.runs")
+def test_runs_inside_the_model(model_run):
+    """The student's function really ran as the module (the grader never compares the model with itself)."""
+    swap_capstone.check_runs(CAPSTONE, model_run)
+
+
+@pytest.mark.check("model.attention_weights")
+def test_attention_weights_match(model_run, submission, course):
+    """Block 0's attention weights, every head, every row, against the production model."""
+    comparison = model_run["comparison"]
+    att = comparison.attention
+    gap = att["max_abs_diff"]
+    if not gap <= course.model["weights_atol"]:
+        raise CheckFailed(
+            f"inside {comparison.model_name}'s block {comparison.layer_idx} your attention weights differ from "
+            f"production by up to {gap:.3g} (mean cosine {att['cosine']['mean']:.4f}, Jensen-Shannon "
+            f"{att['js']['mean']:.4f} bits, EMD {att['emd']['mean']:.3f} positions); see the heatmaps",
+            diagnose=lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.logits")
+def test_logits_match(model_run, submission, course):
+    """The model's next-token logits are unchanged with the student's attention module."""
+    swap_capstone.check_logits(CAPSTONE, model_run, course, lambda: _why(submission, model_run))
+
+
+@pytest.mark.check("model.gradients")
+def test_gradients_inside_the_model(model_run, submission, course):
+    """Gradients through the student's attention reach c_attn and c_proj and equal production's."""
+    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, lambda: _why(submission, model_run))

@@ -1,0 +1,31 @@
+"""Realistic raises: b, n, d = q.size() unpacks three dims."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def linear_projections(x, W_q, W_k, W_v):
+    q = torch.matmul(x, W_q)
+    k = torch.matmul(x, W_k)
+    v = torch.matmul(x, W_v)
+    return q, k, v
+
+
+def attention_scores(q, k):
+    b, n, d = q.size()
+    return torch.matmul(q, k.permute(0, 2, 1)) / np.sqrt(d)
+
+
+def attention_weights(scores, mask=None):
+    if mask is not None:
+        scores = scores.masked_fill(torch.logical_not(mask), -1e9)
+    return F.softmax(scores, dim=-1)
+
+
+def aggregate_values(weights, v):
+    return torch.matmul(weights, v)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    w = attention_weights(attention_scores(q, k), mask)
+    return torch.matmul(w, v), w

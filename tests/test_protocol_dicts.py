@@ -1,0 +1,52 @@
+"""Dict arguments across the seam (the `block` assignment's params) and gradients for their entries."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder.runtime import protocol
+from autograder.runtime.submission import Submission
+from tests.catalogue_helpers import SUBMISSIONS
+
+BLOCK = SUBMISSIONS / "block" / "correct.py"
+
+
+def test_a_dict_round_trips_and_odd_dicts_are_only_described():
+    params = {"a": torch.arange(3.0), "b": torch.ones(2, 2), "n": 3}
+    spec, blob = protocol.encode_values([params, {1: torch.zeros(1)}])
+    plain, odd = protocol.decode_values(spec, protocol.unpack_blob(blob))
+    assert plain.keys() == params.keys() and torch.equal(plain["b"], params["b"]) and plain["n"] == 3
+    assert isinstance(odd, protocol.Foreign)  # a non-str key is never sent as a dict
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "dict", "items": "x"},
+    {"kind": "dict", "items": [[1, {"kind": "none"}]]},
+    {"kind": "dict", "items": [["k"]]},
+    {"kind": "dict", "items": [["k", {"kind": "tensor", "key": "missing"}]]},
+    {"kind": "dict", "items": [[str(i), {"kind": "none"}] for i in range(protocol.MAX_KEYS + 1)]},
+])
+def test_malformed_dict_specs_are_protocol_errors(spec):
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(spec, {})
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["in-process", "sandboxed"])
+def test_vjp_reaches_a_dict_entry(sandbox):
+    from autograder.assignments.block import ASSIGNMENT
+    from reference import block as ref
+    from tests.catalogue_helpers import random_params
+
+    g = torch.Generator().manual_seed(0)
+    params = random_params(8, 32, g)
+    x = torch.randn(2, 3, 8, generator=g, dtype=torch.float64)
+    cotangent = torch.randn(2, 3, 8, generator=g, dtype=torch.float64)
+    with Submission(BLOCK, sandbox=sandbox, contract=ASSIGNMENT.wire()) as submission:
+        out, (g_x, g_w1) = submission.vjp("transformer_block", [x, params, 2, None], [0, (1, "mlp.W_1")],
+                                          [cotangent])
+    leaf_x, leaf_w1 = x.clone().requires_grad_(), params["mlp.W_1"].clone().requires_grad_()
+    expected = ref.transformer_block(leaf_x, {**params, "mlp.W_1": leaf_w1}, 2)
+    want_x, want_w1 = torch.autograd.grad(expected, [leaf_x, leaf_w1], cotangent)
+    torch.testing.assert_close(out, expected.detach())
+    torch.testing.assert_close(g_x, want_x)
+    torch.testing.assert_close(g_w1, want_w1)

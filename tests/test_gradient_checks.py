@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder.assignments.attention.contract import ASSIGNMENT
 from autograder.runtime.submission import Submission, SubmissionError
 from tests.grading_helpers import (
     CORRECT,
@@ -107,7 +108,7 @@ def test_the_seam_refuses_gradients_not_shaped_like_their_inputs(tmp_path: Path)
     """A worker that forges torch.autograd.grad ([7, 1, 1, 1] zeros) gets a refusal, not a broadcast."""
     path = variant(tmp_path, "forged.py", (Path(__file__).parent / "hostile" / "forged_gradients.py").read_text())
     Q, K = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64)
-    with Submission(path, call_timeout=10) as sub, pytest.raises(SubmissionError) as raised:
+    with Submission(path, call_timeout=10, contract=ASSIGNMENT.wire()) as sub, pytest.raises(SubmissionError) as raised:
         sub.vjp("attention_scores", [Q, K], [0, 1], [torch.ones(2, 3, 5, dtype=torch.float64)])
     assert raised.value.kind == "invalid"
     assert "[7, 1, 1, 1]" in raised.value.message and "[2, 3, 4]" in raised.value.message

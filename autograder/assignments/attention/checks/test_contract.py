@@ -24,7 +24,7 @@ def test_contract(section, submission, course):
 
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.check(f"{s}.gradients")) for s in SECTIONS])
 def test_gradients(section, submission, course):
-    """Your outputs equal the reference's; gradients reach every input, are finite, match finite differences
-    of your own function and equal the reference's (float64)."""
+    """Your outputs equal the reference's; gradients reach every input, are finite and equal the
+    reference's (float64)."""
     check_gradients(CHECK, submission, section, section_args(section, SMALL), WRT[section], course.seed, course,
                     where=str(SMALL))

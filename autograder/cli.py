@@ -1,13 +1,14 @@
-"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`,
+"""The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`, `autograder watch PATH`,
 `autograder batch SUBMISSIONS... --out DIR [--html]`,
 `autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
 `autograder evaluate REPORT --url URL`, `autograder assignments`.
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config, an
 unknown assignment or one that cannot be told from the file).
+Exit codes of `watch`: 130 when stopped with Ctrl-C, 2 usage error (as for grade).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
 config, the reference implementation losing points in the warm-up, Dask missing or its scheduler unreachable
-for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C; rerun to resume).
+for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report (classroom and gradescope
 still write a 0-point result out of the course's maximum, so the service records a grade), or a bad config.
 Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
@@ -36,47 +37,71 @@ def _quiet_environment() -> None:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if not path.exists():
-        print(f"autograder: {path}: no such file", file=sys.stderr)
+    problem = _usage_problem(path, args)  # usage errors are said here, in one line, before pytest starts
+    if problem:
+        print(f"autograder: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if path.is_dir():
-        print(f"autograder: {path} is a directory; give one .py file (or use `autograder batch {path}`)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    from autograder.assignments import AssignmentError, registry
-    from autograder.config import ConfigError, configured_assignment, course_layers, load_config
     from autograder.grade import grade
 
     config_file = Path(args.config) if args.config else None
-    try:  # usage errors are said here, in one line, before pytest starts
-        configured = configured_assignment(course_layers(Path.cwd(), config_file))
-        assignment = registry.choose(path, args.assignment, configured)
-        load_config(Path.cwd(), config_file, assignment)
-    except (ConfigError, AssignmentError) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     document = grade(path, Path(args.json), sandbox=not args.no_sandbox, model=args.model, config_file=config_file,
-                     html=Path(args.html) if args.html else None, assignment=assignment.name)
+                     html=Path(args.html) if args.html else None, assignment=args.assignment)
     return EXIT_OK if document["score"] >= document["max_score"] else EXIT_POINTS_LOST
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
-    from autograder.batch.executors import ExecutorUnavailable
-    from autograder.assignments import AssignmentError
-    from autograder.batch.runner import BatchBusy, NoSubmissions, ReferenceLosesPoints, final_line, run_batch
-    from autograder.config import ConfigError
+def _usage_problem(path: Path, args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with grading `path` under args' config and assignment (None: nothing), said before
+    pytest starts; the assignment chosen goes to `args.assignment`."""
+    if not path.exists():
+        return f"{path}: no such file"
+    if path.is_dir():
+        return f"{path} is a directory; give one .py or .ipynb file (or use `autograder batch {path}`)"
+    from autograder.assignments import AssignmentError, registry
+    from autograder.config import ConfigError, configured_assignment, course_layers, load_config
 
+    config_file = Path(args.config) if args.config else None
+    try:
+        configured = configured_assignment(course_layers(config_file))
+        assignment = registry.choose(path, args.assignment, configured)
+        load_config(config_file, assignment)
+    except (ConfigError, AssignmentError) as exc:
+        return str(exc)
+    args.assignment = assignment.name
+    return None
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    problem = _usage_problem(path, args)
+    if problem:
+        print(f"autograder: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    from autograder.watch import watch
+
+    return watch(path, Path(args.json), config_file=Path(args.config) if args.config else None, model=args.model,
+                 assignment=args.assignment)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         print("autograder: --jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
-                           config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
-                           html=args.html, assignment=args.assignment)
-    except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy, ReferenceLosesPoints) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    try:  # from the imports on: Ctrl-C at any moment (loading torch, the warm-up, grading) exits 130
+        from autograder.assignments import AssignmentError
+        from autograder.batch.executors import ExecutorUnavailable
+        from autograder.batch.runner import BatchBusy, NoSubmissions, ReferenceLosesPoints, final_line, run_batch
+        from autograder.config import ConfigError
+
+        try:
+            result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
+                               config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
+                               html=args.html, assignment=args.assignment)
+        except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy,
+                ReferenceLosesPoints) as exc:
+            print(f"autograder: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
+        print("autograder batch: interrupted; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(final_line(result, Path(args.out)), file=sys.stderr)
     return EXIT_OK
@@ -97,7 +122,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autograder.report.fallback import zero_report
 
     try:
-        config = load_config(Path.cwd(), Path(args.config) if args.config else None)
+        config = load_config(Path(args.config) if args.config else None)
     except ConfigError as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -180,7 +205,7 @@ def cmd_assignments(args: argparse.Namespace) -> int:
     try:
         found = installed()
         for spec in found.values():
-            config = load_config(Path.cwd(), Path(args.config) if args.config else None, spec)
+            config = load_config(Path(args.config) if args.config else None, spec)
             points = config.data["points"]
             by_section = {s: sum(v for k, v in points.items() if k.split(".")[0] == s) for s in spec.sections}
             functions = ", ".join(f"[{f.name}]" if f.optional else f.name for f in spec.functions)
@@ -203,14 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the assignment to grade with (default: inferred from each file's functions, else "
                               "the config's `assignment`; see `autograder assignments`)")
     grade_p = sub.add_parser("grade", parents=[grading], help="grade one submission file")
-    grade_p.add_argument("path", help="the student's .py file")
+    grade_p.add_argument("path", help="the student's .py file or Jupyter notebook (.ipynb)")
     grade_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
     grade_p.add_argument("--html", metavar="OUT", help="also write the report as a self-contained HTML page")
     grade_p.add_argument("--no-sandbox", action="store_true", help="run student code in-process (debugging)")
     grade_p.set_defaults(func=cmd_grade)
+    watch_p = sub.add_parser("watch", parents=[grading],
+                             help="regrade a file every time it is saved (a warm process: seconds a grade)")
+    watch_p.add_argument("path", help="the student's .py file")
+    watch_p.add_argument("--json", default="grading/report.json", help="where to write the JSON report")
+    watch_p.set_defaults(func=cmd_watch)
     batch_p = sub.add_parser("batch", parents=[grading],
                              help="grade many submissions into a folder of reports and a gradebook")
-    batch_p.add_argument("submissions", nargs="+", help=".py files, folders (their *.py) or glob patterns")
+    batch_p.add_argument("submissions", nargs="+",
+                         help=".py and .ipynb files, folders (every file in them: *.py and *.ipynb are graded, "
+                              "any other gets a row saying why) or glob patterns")
     batch_p.add_argument("--out", required=True, help="folder for the reports, gradebook.csv, summary.json, scores.png")
     batch_p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                          help="submissions graded at once (default: the number of CPUs)")

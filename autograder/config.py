@@ -1,9 +1,12 @@
 """One configuration for a grading run: packaged defaults, the assignment's, overridden by the course's files.
 
-Lookup order (later wins): `autograder/defaults.toml`, the assignment's `defaults.toml`, `[tool.autograder]`
-in `pyproject.toml`, `autograder.toml`, then an explicit `--config FILE`. Files are searched in the given
-folder only. In each course file, top-level keys apply to every assignment and an `[assignments.NAME]`
-table to assignment NAME only (after that file's top-level keys).
+Course settings come from the course: `autograder/defaults.toml` and the assignment's `defaults.toml`
+(the installed packages), then the one file given explicitly (`--config FILE`, `--grading-config FILE`).
+No file is ever searched for: not in the working directory, not next to the submission, not in a
+pyproject.toml. The Classroom workflow grades in the student's own checkout, where a committed
+`autograder.toml` would otherwise set its own points, tolerances or sandbox: nothing in a student's folder
+changes how it is graded. In the course's file, top-level keys apply to every assignment and an
+`[assignments.NAME]` table to assignment NAME only (after that file's top-level keys).
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is not imported to read a config: the grader starts its worker first
+    import torch
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 
@@ -129,7 +135,7 @@ def check_settings(override: Dict[str, Any], defaults: Dict[str, Any], prefix: s
             else:
                 _check_leaf(name, value, base[key], problems, key_path)
 
-    walk(prefix, override, defaults)
+    walk("", override, defaults)
     hidden = override.get("hidden")
     if isinstance(hidden, list):
         for check in hidden:
@@ -153,8 +159,8 @@ class Config:
     def points(self, check_id: str) -> float:
         return float(self.data["points"].get(check_id, 0))
 
-    def tolerance(self, dtype: torch.dtype) -> Dict[str, float]:
-        key = "float64" if dtype == torch.float64 else "float32"
+    def tolerance(self, dtype: "torch.dtype") -> Dict[str, float]:
+        key = "float64" if str(dtype) == "torch.float64" else "float32"
         return dict(self.data["tolerance"][key])
 
     def timeout(self, name: str) -> float:
@@ -197,22 +203,15 @@ def packaged_assignment() -> str:
     return str(_read_toml(DEFAULTS_FILE)["assignment"])
 
 
-def course_layers(folder: Optional[Path] = None, explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
-    """The course's settings, lowest priority first, as (source, mapping): `[tool.autograder]` of
-    `folder/pyproject.toml`, `folder/autograder.toml`, then `explicit` (default folder: the cwd). Read,
-    not yet validated: `load_config` validates each layer against the chosen assignment's defaults."""
-    folder = Path.cwd() if folder is None else Path(folder)
+def course_layers(explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """The course's settings as (source, mapping): the file `explicit`, when given (never a file found
+    anywhere: see the module). Read, not yet validated: `load_config` validates each layer against the
+    chosen assignment's defaults."""
     layers: List[Tuple[str, Dict[str, Any]]] = []
-    pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
-        section = _read_toml(pyproject).get("tool", {}).get("autograder")
-        if section:
-            layers.append((str(pyproject), section))
-    if explicit is not None and not Path(explicit).is_file():
-        raise ConfigError(f"config file {explicit} does not exist")
-    for path in [folder / "autograder.toml"] + ([Path(explicit)] if explicit else []):
-        if path.is_file():
-            layers.append((str(path), _read_toml(path)))
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        layers.append((str(explicit), _read_toml(Path(explicit))))
     return layers
 
 
@@ -249,8 +248,7 @@ def layer_problems(layer: Dict[str, Any], assignment: Any) -> List[str]:
     return problems
 
 
-def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None,
-                assignment: Optional[Any] = None) -> Config:
+def load_config(explicit: Optional[Path] = None, assignment: Optional[Any] = None) -> Config:
     """The settings for grading `assignment` (an `autograder.assignments.Assignment`, its name, or None for
     the course config's `assignment`, else the packaged one): the packaged defaults, the assignment's
     defaults, then each course layer (`course_layers`): its top-level keys, then its `[assignments.NAME]`
@@ -258,7 +256,7 @@ def load_config(folder: Optional[Path] = None, explicit: Optional[Path] = None,
 
     Every layer is validated on its own (`layer_problems`) before anything is merged: one ConfigError
     names the file and lists everything wrong in it."""
-    layers = course_layers(folder, explicit)
+    layers = course_layers(explicit)
     if assignment is None or isinstance(assignment, str):
         from autograder.assignments import registry
 

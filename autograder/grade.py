@@ -37,7 +37,7 @@ def _no_plugin_autoload() -> Iterator[None]:
 
 def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
                 config_file: Optional[Path] = None, quiet: bool = True, html: Optional[Path] = None,
-                assignment: Optional[str] = None) -> List[str]:
+                assignment: Optional[str] = None, folder: Optional[Path] = None) -> List[str]:
     args = BASE_ARGS + ["-c", str(plugin.CHECKS_DIR / "pytest.ini"), "--submission", str(path),
                         "--grade-json", str(report)]
     args += ["--grade-html", str(html)] if html else []
@@ -46,20 +46,25 @@ def pytest_args(path: Path, report: Path, *, sandbox: bool = True, model: Option
     args += ["--model", model] if model else []
     args += ["--grading-config", str(config_file)] if config_file else []
     args += ["--assignment", assignment] if assignment else []
+    args += ["--submission-folder", str(folder)] if folder else []
     return args
 
 
 def grade(path: Path, report: Path, *, sandbox: bool = True, model: Optional[str] = None,
           config_file: Optional[Path] = None, echo: bool = True, extra: Sequence[str] = (),
-          html: Optional[Path] = None, assignment: Optional[str] = None) -> Dict[str, Any]:
+          html: Optional[Path] = None, assignment: Optional[str] = None,
+          folder: Optional[Path] = None) -> Dict[str, Any]:
     """Grade `path` with `assignment` (None: inferred, see `autograder.assignments.registry.choose`), write the
     report to `report` (and its HTML page to `html`, when given) and return it (plus the pytest exit code
-    under `_exit`)."""
+    under `_exit`). `folder`: the folder the course staff named, which a symbolic link may not lead out of
+    (default: the file's own)."""
     args = pytest_args(path, report, sandbox=sandbox, model=model, config_file=config_file, html=html,
-                       assignment=assignment) + list(extra)
+                       assignment=assignment, folder=folder) + list(extra)
     sink = contextlib.nullcontext() if echo else contextlib.redirect_stdout(io.StringIO())
     with sink, _no_plugin_autoload():
         code = pytest.main(args)
+    if code == pytest.ExitCode.INTERRUPTED:  # pytest caught a Ctrl-C: it stops the caller too (a batch's warm-up)
+        raise KeyboardInterrupt
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"pytest ended with exit code {int(code)} while grading {path}")
     document = json.loads(Path(report).read_text())

@@ -9,57 +9,97 @@ table and a JSON report (`--grade-json`; also its HTML page with `--grade-html`)
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
-import hypothesis.errors
 import pytest
 
 from autograder.assignments import Assignment, AssignmentError, registry
-from autograder.checks.support import Checker
-from autograder.config import Config, ConfigError, configured_assignment, course_layers, load_config
+from autograder.config import (Config, ConfigError, configured_assignment, course_layers, load_config,
+                               packaged_assignment)
 from autograder.feedback import CheckFailed, hint_for
 from autograder.report import document as report_mod
-from autograder.report import terminal
-from autograder.runtime.submission import CallInterrupted, Submission, SubmissionError, answer_paths
-from autograder.runtime.worker import is_time_limit
+from autograder.report import neutralise, terminal
+from autograder.runtime.launcher import Launched, answer_paths, outside, start_worker
+
+if TYPE_CHECKING:
+    from autograder.runtime.submission import Submission
+
+# torch, hypothesis and the seam (which imports torch) are imported inside the hooks that need them: the
+# plugin loads before any grading, and `pytest_configure` starts the worker before this process imports
+# torch, so that the worker's interpreter imports it on the other core meanwhile.
 
 CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.ini is the grader's own, and the rootdir
 DEFAULT_REPORT = Path("grading") / "report.json"
 _SESSION = pytest.StashKey["GradingSession"]()
+_QUIET = pytest.StashKey[bool]()  # no explicit --tb: failures are told by the table only
 
 
 class GradingSession:
     """State of one grading run: the config, the submission (started lazily) and the results."""
 
     def __init__(self, path: Path, assignment: Assignment, config: Config, sandbox: bool, report_path: Path,
-                 model: Optional[str]) -> None:
+                 model: Optional[str], folder: Optional[Path] = None) -> None:
         self.path, self.config, self.sandbox, self.report_path = path, config, sandbox, report_path
         self.assignment = assignment
+        self.folder = folder  # the folder the course staff named (default: the submission's own)
         self.model = model or str(config.model["name"])
         self.results: List[Dict[str, Any]] = []
         self.smoke: Dict[str, Optional[Exception]] = {}
         self.extra: Dict[str, Any] = {}  # e.g. metrics.model, artifacts, filled by checks
         self.started = time.time()
-        self._submission: Optional[Submission] = None
+        self._submission: Optional["Submission"] = None
+        self._launched: Optional[Launched] = None
+        self.threads = 0  # torch's intra-op threads before the run (it grades with one)
+        self.at_finish: List[Callable[[], None]] = []  # waits for work that checks left running (heatmaps)
+        self.live: Optional[Callable[[str], Any]] = None if sandbox else _terminal_printer()
+
+    def _worker_settings(self) -> Dict[str, Any]:
+        box = self.config.sandbox
+        limits = {k: box[k] for k in ("memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "max_open_files")}
+        return dict(banned=box["banned"], limits=limits, hidden=answer_paths() + self.assignment.answer_paths(),
+                    contract=self.assignment.wire())
+
+    def prelaunch(self) -> None:
+        """Start the sandboxed worker now (its interpreter imports torch while this one does); never for a
+        file that `precheck` will refuse unread (a link out of the folder)."""
+        box = self.config.sandbox
+        if (self.sandbox and bool(box["enabled"]) and self.path.suffix == ".py" and self.path.is_file()
+                and not outside(self.path, self.folder or self.path.absolute().parent)):
+            self._launched = start_worker(self.path.resolve(), **self._worker_settings())
 
     @property
-    def submission(self) -> Submission:
+    def submission(self) -> "Submission":
         if self._submission is None:
+            from autograder.runtime.submission import Submission
+
             box = self.config.sandbox
-            limits = {k: box[k] for k in ("memory_mb", "cpu_seconds", "max_processes", "max_file_mb",
-                                          "max_open_files")}
+            launched, self._launched = self._launched, None
             self._submission = Submission(
-                self.path, sandbox=self.sandbox and bool(box["enabled"]), banned=box["banned"],
-                call_timeout=self.config.timeout("call_s"), import_timeout=self.config.timeout("import_s"),
-                output_limit=int(box["output_kb"]) * 1024, limits=limits,
-                hidden=answer_paths() + self.assignment.answer_paths(), contract=self.assignment.wire())
+                self.path, sandbox=self.sandbox and bool(box["enabled"]), call_timeout=self.config.timeout("call_s"),
+                import_timeout=self.config.timeout("import_s"), output_limit=int(box["output_kb"]) * 1024,
+                live=self.live, launched=launched, folder=self.folder, **self._worker_settings())
         return self._submission
 
     def close(self) -> None:
+        if self._submission is None and self._launched is not None:  # no check needed the student's code
+            _ = self.submission
         if self._submission is not None:
             self._submission.close()
+
+
+def _terminal_printer() -> Callable[[str], Any]:
+    """Writes to the terminal even while pytest captures a check's output: a copy of file descriptor 1 taken
+    now, at configure time, when pytest's capture is suspended (--no-sandbox shows prints as they happen)."""
+    stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+
+    def show(text: str) -> None:
+        stream.write(terminal.sanitize_live(text))
+        stream.flush()
+
+    return show
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +114,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assignment", metavar="NAME",
                     help="the assignment to grade with (default: inferred from the file's functions, else the "
                          "course config's `assignment`); `autograder assignments` lists them")
+    group.addoption("--submission-folder", metavar="DIR",
+                    help="the folder being graded: a submission that is a symbolic link to a file outside it is "
+                         "refused (default: the submission's own folder)")
+
+
+def assignment_for(path: Path, folder: Path, explicit: Optional[str], configured: Optional[str]) -> Assignment:
+    """The assignment to grade `path` with (`registry.choose`), except that a symbolic link out of `folder`
+    is never read to infer it: it gets `explicit`, the course's or the packaged assignment, under which the
+    grade refuses it unread (`autograder.runtime.submission.precheck`)."""
+    if outside(path, folder):
+        return registry.get(explicit or configured or packaged_assignment())
+    return registry.choose(path, explicit, configured)
 
 
 def grading_session(config: pytest.Config) -> Optional[GradingSession]:
@@ -86,21 +138,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path:
         return
     target = Path(path)
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():  # a dangling link is graded: refused, or not found
         raise pytest.UsageError(f"--submission {path}: no such file")
     if target.is_dir():
-        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py file "
+        raise pytest.UsageError(f"--submission {path} is a directory; give the path of one .py or .ipynb file "
                                 "(autograder batch grades folders)")
+    folder = Path(config.getoption("--submission-folder") or target.absolute().parent)
     try:
-        layers = course_layers(Path.cwd(), config.getoption("--grading-config"))
-        assignment = registry.choose(target, config.getoption("--assignment"), configured_assignment(layers))
-        course = load_config(Path.cwd(), config.getoption("--grading-config"), assignment)
+        layers = course_layers(config.getoption("--grading-config"))
+        assignment = assignment_for(target, folder, config.getoption("--assignment"), configured_assignment(layers))
+        course = load_config(config.getoption("--grading-config"), assignment)
     except (ConfigError, AssignmentError) as exc:
         raise pytest.UsageError(str(exc)) from None
     report_path = Path(config.getoption("--grade-json") or DEFAULT_REPORT)
     config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
-                                            report_path, config.getoption("--model"))
+                                            report_path, config.getoption("--model"), folder)
+    config.stash[_SESSION].prelaunch()
     config.args[:] = [str(assignment.checks_dir)]
+    if config.option.tbstyle == "auto":  # our table says each lost check's message once: no FAILURES section
+        config.option.tbstyle = "no"     # and no short-summary lines repeating it (an explicit --tb keeps them)
+        config.stash[_QUIET] = True
+        if config.option.reportchars == "fE":
+            config.option.reportchars = ""
     from autograder.checks import (
         settings,  # registers and loads the derandomized hypothesis profile
     )
@@ -117,14 +176,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     checks = [item for item in items if item.get_closest_marker("check") and check_id(item).split(".")[0] in sections]
     order = {s: i for i, s in enumerate(spec.sections)}
     checks.sort(key=lambda item: order.get(check_id(item).split(".")[0], len(order)))
+    import torch
+
+    # the checks' tensors are tiny: one intra-op thread is faster, and many times faster on a loaded machine
+    # (OpenMP threads waiting for each other); the process's own setting comes back at the end of the run
+    grading.threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     limit = grading.config.timeout("check_s")
     for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
         item.add_marker(pytest.mark.timeout(limit, method="signal", func_only=True))
     items[:] = checks
 
 
-def smoke_test(sub: Submission, assignment: Assignment, section: str) -> Optional[Exception]:
+def smoke_test(sub: "Submission", assignment: Assignment, section: str) -> Optional[Exception]:
     """Call the section's op once on the worked example; the error if it gives no usable answer."""
+    from autograder.checks.support import Checker
+    from autograder.runtime.submission import SubmissionError
+
     args = assignment.worked_example(section)
     if args is None:
         return None
@@ -150,7 +218,7 @@ def grading(request: pytest.FixtureRequest) -> GradingSession:
 
 
 @pytest.fixture
-def submission(grading: GradingSession, request: pytest.FixtureRequest) -> Submission:
+def submission(grading: GradingSession, request: pytest.FixtureRequest) -> "Submission":
     """The student's code behind the seam; fails the check (not the run) when it cannot load.
 
     Before a section's first check, one call on PROMPT_EXAMPLE: a function that gives no usable answer
@@ -187,6 +255,9 @@ TIME_LIMIT = {"status": "error", "message": "this check ran past its time limit"
 
 def _timed_out(exc: BaseException, depth: int = 0) -> bool:
     """A check's time limit, also when hypothesis caught it and replayed the example (a Flaky failure)."""
+    from autograder.runtime.submission import CallInterrupted
+    from autograder.runtime.worker import is_time_limit
+
     if isinstance(exc, CallInterrupted) or is_time_limit(exc):
         return True
     inner = list(getattr(exc, "exceptions", None) or ())  # hypothesis's FlakyFailure is an exception group,
@@ -195,6 +266,10 @@ def _timed_out(exc: BaseException, depth: int = 0) -> bool:
 
 
 def _outcome(call: pytest.CallInfo, limit_s: float, example_passed: bool = False) -> Dict[str, Any]:
+    import hypothesis.errors
+
+    from autograder.runtime.submission import CallInterrupted, SubmissionError
+
     if call.excinfo is None:
         return {"status": "passed", "message": "", "hint": None, "mistake": None}
     exc = call.excinfo.value
@@ -235,21 +310,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
                       hidden=grading.config.is_hidden(cid))
         grading.results.append(record)
-        if result.failed and (record["hidden"] or (not record.get("internal")
-                                                   and item.config.option.tbstyle == "auto")):
-            result.longrepr = _teaching_repr(report_mod.public_check(record))
+        if result.failed:  # what pytest prints of it, at any --tb: student text neutralised
+            teaching = record["hidden"] or (not record.get("internal") and item.config.stash.get(_QUIET, False))
+            result.longrepr = (_teaching_repr(report_mod.public_check(record)) if teaching
+                               else neutralise.terminal(str(result.longrepr)))
+        result.sections = [(title, neutralise.terminal(content)) for title, content in result.sections]
 
 
 def _teaching_repr(check: Dict[str, Any]) -> str:
     """What pytest prints for a graded failure: the teaching message, not the grader's own traceback.
 
     Internal grader errors and an explicit --tb keep pytest's traceback (for course staff debugging);
-    a hidden check never shows more than the report does; student text is neutralized as in the table.
+    a hidden check never shows more than the report does; student text is neutralised as in the table.
     """
     lines = [f"[{check['id']}] {check['status']}: {check['message']}"]
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
-    return terminal.sanitize("\n".join(lines))
+    return neutralise.terminal("\n".join(lines))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -257,6 +334,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if grading is None:
         return
     grading.close()
+    for finish in grading.at_finish:
+        finish()
+    if grading.threads:
+        import torch
+
+        torch.set_num_threads(grading.threads)
     document = report_mod.build(grading)
     report_mod.write(document, grading.report_path)
     if session.config.getoption("--grade-html"):

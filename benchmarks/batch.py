@@ -1,7 +1,7 @@
 """Batch grading throughput: `autograder batch` on 100 distinct submissions next to one `pytest
 --submission` process per submission, measured in the same run at the same concurrency.
 
-    python benchmarks/batch.py [--count 100] [--jobs 2] [--sample 6] [--config FILE]
+    python benchmarks/batch.py [--count 100] [--jobs 2] [--sample 6] [--config FILE] [--model NAME_OR_DIR]
 
 The submissions are student_submissions/*.py (correct, buggy and template files) in turn, each copy with a
 unique comment appended, so every one has its own content hash and none is skipped as already graded.
@@ -10,8 +10,9 @@ exit: interpreter start, imports, fork-server and warm-up included. The one-proc
 `python -m pytest --submission FILE` on an evenly spread sample of `--sample` files, `--jobs` processes at a
 time, and is extrapolated to all of them (it is the slow side; grading 100 that way takes minutes).
 
-Default config: the packaged defaults with the model section disabled (the hub is unreachable here; with
-the model, both sides pay the same model checks per submission, and the one-process side also its load).
+Default config: the packaged defaults with the model section disabled (the hub is unreachable here), or
+enabled with `--model DIR` (a local save_pretrained folder, e.g. tests/model_fixtures.py's seeded GPT-2):
+both sides then pay the same model checks per submission, and the one-process side also its load.
 It prints figures; it is not a test and asserts nothing.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from _common import REPO, student_command
 
@@ -53,21 +54,21 @@ def cpu_seconds_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_batch(folder: Path, out: Path, jobs: int, config: Path) -> Tuple[float, float]:
+def run_batch(folder: Path, out: Path, jobs: int, config: Path, model: Optional[str]) -> Tuple[float, float]:
     """(wall seconds, CPU seconds) of one `autograder batch` command over every file in folder."""
     command = [sys.executable, "-m", "autograder", "batch", str(folder), "--out", str(out), "--jobs", str(jobs),
-               "--config", str(config)]
+               "--config", str(config)] + (["--model", model] if model else [])
     cpu, start = cpu_seconds_of_children(), time.perf_counter()
     subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, cpu_seconds_of_children() - cpu
 
 
-def run_one_process_each(paths: Sequence[Path], out: Path, jobs: int, config: Path) -> float:
+def run_one_process_each(paths: Sequence[Path], out: Path, jobs: int, config: Path, model: Optional[str]) -> float:
     """Wall seconds of `python -m pytest --submission FILE` for each of paths, `jobs` at a time."""
     out.mkdir(parents=True)
 
     def one(path: Path) -> None:
-        subprocess.run(student_command(path, out / f"{path.stem}.json", config), cwd=REPO,
+        subprocess.run(student_command(path, out / f"{path.stem}.json", config, model), cwd=REPO,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     start = time.perf_counter()
@@ -86,23 +87,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes at once, both sides")
     parser.add_argument("--sample", type=int, default=6, help="files graded one process each, extrapolated")
     parser.add_argument("--config", type=Path, help="course config for both sides (default: model disabled)")
+    parser.add_argument("--model", help="local model folder (or hub id): the model section on, both sides")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
         root = Path(tmp)
         config = args.config or root / "autograder.toml"
         if args.config is None:
-            config.write_text(DEFAULT_CONFIG)
+            config.write_text("" if args.model else DEFAULT_CONFIG)
         paths = make_submissions(root / "submissions", args.count)
         step = max(1, len(paths) // args.sample)
         sample = paths[::step][:args.sample]
         load = os.getloadavg()[0]
 
-        batch_s, batch_cpu = run_batch(root / "submissions", root / "batch", args.jobs, config)
+        batch_s, batch_cpu = run_batch(root / "submissions", root / "batch", args.jobs, config, args.model)
         summary = json.loads((root / "batch" / "summary.json").read_text())
         timing = summary["batch"]
         each_cpu = cpu_seconds_of_children()
-        each_s = run_one_process_each(sample, root / "each", args.jobs, config)
+        each_s = run_one_process_each(sample, root / "each", args.jobs, config, args.model)
         each_cpu = cpu_seconds_of_children() - each_cpu
 
         names = [p.stem for p in sample]
@@ -111,7 +113,8 @@ def main() -> None:
         each_rate = len(sample) / each_s * 60
         grading_s = timing["seconds"] - timing["warm_up_s"]
         print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} before / {os.getloadavg()[0]:.2f} after; "
-              f"--jobs {args.jobs}; config: {config if args.config else 'defaults, model disabled'}")
+              f"--jobs {args.jobs}; config: {config if args.config else 'defaults'}, "
+              f"model section: {args.model or 'disabled'}")
         print(f"autograder batch: {args.count} distinct submissions in {batch_s:.1f} s wall (command start to exit) "
               f"= {batch_rate:.0f} submissions/minute; mean {batch_s / args.count * 1000:.0f} ms each")
         print(f"  of which: interpreter, imports and the summary files {batch_s - timing['seconds']:.1f} s; warm-up "

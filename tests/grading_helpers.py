@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 from autograder.grade import grade
 from autograder.report import document as report_mod
@@ -13,11 +13,13 @@ SUBMISSIONS = REPO / "student_submissions"
 CORRECT = SUBMISSIONS / "correct.py"
 
 
-def fast_config(max_examples: int = 8, shrink: bool = False) -> str:
+def fast_config(max_examples: int = 8, shrink: bool = False, assignment: Optional[str] = "attention") -> str:
     """A course config (autograder.toml) for the project's tests: fewer hypothesis examples than a real
     grade (the buggy files fail on the first examples anyway), short call limits, no model section, and by
-    default no shrinking (it picks the example a message shows, never the score: test_grading checks that)."""
-    return (f"[hypothesis]\nmax_examples = {max_examples}\nshrink = {str(shrink).lower()}\n"
+    default no shrinking (it picks the example a message shows, never the score: test_grading checks that).
+    `assignment`: the course's assignment, for files whose functions do not tell (empty, unparsable)."""
+    course = f'assignment = "{assignment}"\n' if assignment else ""
+    return (f"{course}[hypothesis]\nmax_examples = {max_examples}\nshrink = {str(shrink).lower()}\n"
             "[timeouts]\ncall_s = 3\nimport_s = 20\n[model]\nenabled = false\n")
 
 

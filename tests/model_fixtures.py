@@ -18,8 +18,20 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# ../shared/data next to the checkout; a git worktree elsewhere names the folder in AUTOGRADER_GPT2_TOKENIZER
-TOKENIZER_FILES = Path(os.environ.get("AUTOGRADER_GPT2_TOKENIZER", REPO.parent / "shared" / "data" / "gpt2-tokenizer"))
+
+
+def _shared_data() -> Path:
+    """../shared/data next to this checkout, or next to the main checkout when this one is a git worktree."""
+    here = REPO.parent / "shared" / "data"
+    common = REPO / ".git"
+    if common.is_file():  # a worktree: ".git" names the main checkout's git dir (gitdir: MAIN/.git/worktrees/X)
+        main = Path(common.read_text().split("gitdir:", 1)[-1].strip()).parents[2]
+        return here if here.exists() else main.parent / "shared" / "data"
+    return here
+
+
+# ../shared/data next to the checkout (or the main checkout of a worktree); AUTOGRADER_GPT2_TOKENIZER names another
+TOKENIZER_FILES = Path(os.environ.get("AUTOGRADER_GPT2_TOKENIZER", _shared_data() / "gpt2-tokenizer"))
 DISTILGPT2_SHAPE = dict(n_layer=6, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024)
 ENDOFTEXT = "<|endoftext|>"
 

@@ -72,7 +72,7 @@ def test_course_config_tables_apply_to_their_assignment_only(tmp_path):
     (tmp_path / "autograder.toml").write_text(
         '[points]\n"scores.values" = 7\n[timeouts]\ncall_s = 4\n'
         '[assignments.attention.points]\n"scores.values" = 9\n[assignments.other.timeouts]\ncall_s = 1\n')
-    config = load_config(tmp_path, assignment="attention")
+    config = load_config(tmp_path / "autograder.toml", assignment="attention")
     assert config.points("scores.values") == 9 and config.points("softmax.values") == 3
     assert config.timeout("call_s") == 4 and config.data["assignment"] == "attention"
     assert config.data["sandbox"]["banned"] == ["torch.nn.functional.scaled_dot_product_attention",
@@ -82,10 +82,10 @@ def test_course_config_tables_apply_to_their_assignment_only(tmp_path):
 
 def test_the_course_config_chooses_the_assignment_and_its_typos_are_errors(tmp_path):
     (tmp_path / "autograder.toml").write_text('assignment = "attention"\n')
-    assert load_config(tmp_path).points("model.logits") == 6
+    assert load_config(tmp_path / "autograder.toml").points("model.logits") == 6
     (tmp_path / "autograder.toml").write_text('[assignments.attention]\npoints_typo = 1\n')
     with pytest.raises(ConfigError, match=r"assignments\.attention\.points_typo"):
-        load_config(tmp_path)
+        load_config(tmp_path / "autograder.toml")
 
 
 def test_the_worker_composes_an_op_from_plain_data():

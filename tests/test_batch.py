@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -21,6 +22,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from autograder import cli
+from autograder.batch import cleanup
 from autograder.batch import runner as batch
 from autograder.grade import grade
 from autograder.report import document as report_mod
@@ -191,16 +193,21 @@ def test_changed_file_config_or_force_regrades(tmp_path: Path, config: Path) -> 
     assert graded_now(cfg=other) == 2
 
 
-def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: Path) -> None:
+def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL mid-batch: every file written is complete, no process is left, and the rerun grades only
+    what is missing and removes the temporary folder the killed batch could not."""
     folder = tmp_path / "subs"
     folder.mkdir()
     for i in range(8):
         source = SUBMISSIONS / EXAMPLES[i % 4]
         (folder / f"s{i}.py").write_text(source.read_text() + f"\n# copy {i}\n")
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"  # the batch's temporary folders go here (TMPDIR)
+    temp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(folder), "--out", str(out),
                              "--jobs", "2", "--config", str(config)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(temp)})
     try:
         deadline = time.monotonic() + 120
         while len(list((out / batch.STATE_DIR).glob("*.json"))) < 2 and time.monotonic() < deadline:
@@ -212,6 +219,7 @@ def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: 
         proc.kill()
         proc.wait()
     assert leftovers(tree) == []
+    assert [p.name for p in temp.iterdir()] and all(p.name.startswith(cleanup.TEMP_PREFIX) for p in temp.iterdir())
     no_half_written_files(out, temporaries=True)
     assert not (out / "gradebook.csv").exists()
     recorded = {p.stem for p in (out / batch.STATE_DIR).glob("*.json")}
@@ -219,11 +227,13 @@ def test_killed_batch_leaves_complete_files_and_resumes(tmp_path: Path, config: 
     for name in recorded:  # recorded last: its report is complete
         report_mod.validate(json.loads((out / f"{name}.json").read_text()))
 
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # the rerun, in this process, removes what the kill left
     assert run_cli(str(folder), "--out", str(out), "--config", str(config)) == cli.EXIT_OK
     summary = json.loads((out / "summary.json").read_text())
     assert summary["batch"]["skipped"] == len(recorded) and summary["batch"]["graded_now"] == 8 - len(recorded)
     assert len(reports(out)) == 8 and summary["outcome"] == {"graded": 8}
     no_half_written_files(out)
+    assert list(temp.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -260,6 +270,94 @@ def test_ctrl_c_finishes_running_grades_and_resumes(tmp_path: Path, config: Path
     assert json.loads((out / "summary.json").read_text())["scores"]["full_marks"] == 8
 
 
+def _batch_process(folder: Path, out: Path, config: Path, temp: Path) -> subprocess.Popen:
+    """`autograder batch` in a process of its own (its own process group), temporary folders under temp."""
+    temp.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "autograder", "batch", str(folder), "--out", str(out),
+                             "--jobs", "2", "--config", str(config)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+
+
+def test_ctrl_c_during_the_warm_up_exits_130_and_leaves_nothing(tmp_path: Path, config: Path) -> None:
+    """Ctrl-C while the batch grades the reference (pytest catches it there): exit 130 with one line, no
+    traceback, no process and no temporary folder left."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / "correct.py", folder / "correct.py")
+    temp = tmp_path / "tmp"
+    proc = _batch_process(folder, tmp_path / "out", config, temp)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temp.rglob("autograder-work-*")) and time.monotonic() < deadline:  # the warm-up grades
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.02)
+        tree = living_descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert leftovers(tree) == []
+    assert list(temp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_and_removes_temporary_folders(tmp_path: Path, config: Path) -> None:
+    """SIGTERM to the batch mid-grading: the running grades finish and are recorded, exit 130, its
+    temporary folders are removed and no process is left."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"t{i}.py").write_text((SUBMISSIONS / "correct.py").read_text() + f"\n# copy {i}\n")
+    out, temp = tmp_path / "out", tmp_path / "tmp"
+    proc = _batch_process(folder, out, config, temp)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / batch.STATE_DIR).glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = living_descendants(proc.pid)
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert leftovers(tree) == []
+    assert list(temp.iterdir()) == []
+    for state in (out / batch.STATE_DIR).glob("*.json"):
+        assert json.loads(state.read_text())["outcome"] == "graded"
+
+
+def test_only_stale_batch_folders_of_ours_are_removed(tmp_path: Path) -> None:
+    """The sweep removes a dead batch's folder only: not a running batch's (its lock is held), not a folder
+    without our lock file, not a link to a folder."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path)
+    try:
+        with cleanup.private_temporaries() as running:
+            assert tempfile.gettempdir() == str(running)
+            (running / "autograder-work-x").mkdir()
+            stale = tmp_path / f"{cleanup.TEMP_PREFIX}stale"
+            stale.mkdir()
+            (stale / cleanup.TEMP_LOCK).write_text("")
+            (stale / "autograder-work-y").mkdir()
+            foreign = tmp_path / f"{cleanup.TEMP_PREFIX}foreign"
+            foreign.mkdir()
+            elsewhere = tmp_path / "elsewhere"
+            elsewhere.mkdir()
+            (elsewhere / cleanup.TEMP_LOCK).write_text("")
+            (tmp_path / f"{cleanup.TEMP_PREFIX}link").symlink_to(elsewhere)
+            assert cleanup.remove_stale_batch_folders(tmp_path) == [stale]  # not the running batch's (locked)
+            assert running.is_dir() and foreign.is_dir() and elsewhere.is_dir()
+        assert not running.exists() and tempfile.gettempdir() == str(tmp_path)
+    finally:
+        tempfile.tempdir = saved
+
+
 # -- submissions that cannot stop the batch -------------------------------------------------------
 
 def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: Path,
@@ -274,7 +372,8 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
     real_grade = batch.grade
 
     def grade_or_die(path: Path, *args: Any, **kwargs: Any) -> Any:  # runs in the forked grading process
-        if Path(path).stem == "crashes":
+        if Path(path).stem == "crashes":  # after writing student-like text to its log
+            print(f"\x1b]0;pwned\x07\x1b[2J::error::forged by {path}", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return real_grade(path, *args, **kwargs)
 
@@ -294,6 +393,8 @@ def test_a_hang_or_crash_costs_only_its_own_submission(tmp_path: Path, config: P
         assert fragment in document["submission"]["load_error"]
     rows = {r["submission"]: r for r in gradebook(tmp_path / "out")}
     assert rows["sleeps"]["outcome"] == "timeout" and rows["crashes"]["outcome"] == "crashed"
+    log = (tmp_path / "out" / batch.STATE_DIR / "crashes.log").read_text()
+    assert "forged by" in log and _speaks(log) == []  # the log a TA reads is neutralised
     settings = batch.Settings.create(tmp_path / "out", config, None)
     assert [batch.is_current(batch.Job(folder / f"{n}.py", n, settings)) for n in ("correct", "sleeps", "crashes")] \
         == [True, False, False]
@@ -314,34 +415,48 @@ def _hostile_copies(folder: Path) -> List[str]:
     return NAMES
 
 
-@pytest.mark.slow  # the whole hostile corpus again, in one batch (issue 4: "every hostile submission")
-def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, config: Path) -> None:
-    """The whole hostile collection with correct, buggy and all-zeros files in one batch: exit 0, a row for
-    each, full marks for the correct ones, no hostile file better than all zeros, no process left."""
+@pytest.mark.slow  # the whole hostile corpus again, in one batch (issues 4 and 11: "every hostile submission")
+def test_hostile_submissions_gain_nothing_and_stop_nothing(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole hostile collection, the odd names and links of `odd_submissions`, and correct, buggy and
+    all-zeros files in one batch: exit 0, a row for each, full marks for the correct ones, no attack better
+    than all zeros (the links out of the folder: 0), the duplicates flagged, every view inert, no process
+    and no temporary folder left."""
     names = _hostile_copies(tmp_path / "hostile")
+    odd = odd_submissions(tmp_path / "odd", tmp_path / "ta")
     honest = tmp_path / "honest"
     honest.mkdir()
     for name in ("correct.py", "correct_manual_softmax.py", "buggy_mask_ignored.py"):
         shutil.copy(SUBMISSIONS / name, honest / name)
     (honest / "zeros.py").write_text(ZEROS)
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     before = living_descendants(os.getpid())
-    code = run_cli(str(tmp_path / "hostile"), str(honest / "*.py"), "--out", str(out), "--jobs", "2",
-                   "--config", str(config))
+    code = run_cli(str(tmp_path / "hostile"), str(tmp_path / "odd"), str(honest / "*.py"), "--out", str(out),
+                   "--jobs", "2", "--config", str(config))
     assert leftovers(living_descendants(os.getpid()) - before) == []
-    assert code == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OK, err
+    assert list(temp.iterdir()) == []
     found = reports(out)
     assert sorted(r["submission"] for r in gradebook(out)) == sorted(found) == sorted(
-        names + ["correct", "correct_manual_softmax", "buggy_mask_ignored", "zeros"])
+        names + list(odd) + ["correct", "correct_manual_softmax", "buggy_mask_ignored", "zeros"])
     assert found["correct"]["score"] == found["correct_manual_softmax"]["score"] == MAX_SCORE
     zeros = found["zeros"]
     assert 0 < zeros["score"] < MAX_SCORE
-    for name in names:
+    attacks = names + [n for n, kind in odd.items() if kind in ("odd name", "link outside")]
+    for name in attacks:
         assert passed(found[name]) <= passed(zeros), f"{name} passed checks that all-zeros fails"
         assert found[name]["score"] <= zeros["score"] and found[name]["max_score"] == MAX_SCORE
-    assert json.loads((out / "summary.json").read_text())["outcome"] == {"graded": len(found)}
+    assert [found[n]["score"] for n, kind in odd.items() if kind == "link outside"] == [0, 0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == {"graded": len(found)}
+    assert ["classmate", "copy_of_classmate", "correct"] in summary["identical"]  # correct.py thrice
     assert {p.name for p in out.iterdir()} == {f"{n}.json" for n in found} | OUTPUTS  # nothing planted
-    assert "batch-secret" not in json.dumps(found)
+    assert "batch-secret" not in json.dumps(found) and "TA-ONLY" not in json.dumps(found)
+    assert_inert_views(out, err)
 
 
 # -- usage ----------------------------------------------------------------------------------------
@@ -352,7 +467,6 @@ def test_usage_errors_exit_2(tmp_path: Path, config: Path, monkeypatch: pytest.M
     correct = str(SUBMISSIONS / "correct.py")
     assert run_cli(str(tmp_path / "nothing" / "*.py"), "--out", out) == cli.EXIT_USAGE
     assert "no submission files matched" in capsys.readouterr().err
-    assert run_cli(str(tmp_path), "--out", out) == cli.EXIT_USAGE  # a folder without .py files
     assert run_cli(correct, "--out", out, "--jobs", "0") == cli.EXIT_USAGE
     assert "--jobs" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
@@ -400,13 +514,94 @@ def test_inputs_and_report_names(tmp_path: Path) -> None:
         (tmp_path / folder / "attention.py").write_text("")
     (tmp_path / "alice" / "notes.txt").write_text("")
     (tmp_path / "summary.py").write_text("")
-    paths, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
+    found, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
                                       str(tmp_path / "summary.py"), str(tmp_path / "nobody.py")])
-    assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
+    paths = list(found)
+    assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "alice" / "notes.txt",  # notes.txt: a row
+                     tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
+    assert list(found.values()) == [tmp_path / "alice", tmp_path / "alice", tmp_path, tmp_path]  # named folders
     assert unmatched == [str(tmp_path / "nobody.py")]
     names = batch.report_names(paths)
-    assert names[paths[0]] == "alice-attention" and names[paths[1]] == "bob-attention"
-    assert names[paths[2]].startswith("summary-")  # summary.json is the batch's own
+    assert names[paths[0]] == "alice-attention" and names[paths[2]] == "bob-attention"
+    assert names[paths[3]].startswith("summary-")  # summary.json is the batch's own
+    odd = [tmp_path / "\x1b[2K=1+2.py", tmp_path / os.fsdecode(b"ren\xe9e.py"), tmp_path / ".hidden.py"]
+    assert list(batch.report_names(odd).values()) == ["__2K_1_2", "ren_e", "hidden"]
+
+
+# -- what students name their files, and links ---------------------------------------------------
+
+ODD_NAMES = ["\x1b[2K\r\x1b[1Amallory,80.0,80.0,graded,graded.py", "line\nbreak,80.0.py", "=1+2.py",
+             "+SUM(1).py", "-2+3.py", "@SUM(1).py", "\tTAB.py", "::error::forged.py", "##[error]legacy.py",
+             os.fsdecode(b"ren\xe9e.py")]  # the last: a Latin-1 name from an unzipped upload (not UTF-8)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def odd_submissions(folder: Path, outside: Path) -> Dict[str, str]:
+    """Files a careless upload or a hostile student leaves in a batch folder, built here (git holds neither
+    links nor such names): all-zeros files under odd names, a correct classmate.py, a link to it, a link to
+    a TA's solution outside the folder and a link to nothing. Returns {report name: what it is}."""
+    folder.mkdir(exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    (outside / "solution.py").write_text((SUBMISSIONS / "correct.py").read_text() + "\n# TA-ONLY\n")
+    shutil.copy(SUBMISSIONS / "correct.py", folder / "classmate.py")
+    (folder / "copy_of_classmate.py").symlink_to("classmate.py")
+    (folder / "ta_solution.py").symlink_to(outside / "solution.py")
+    (folder / "dangling.py").symlink_to(outside / "missing.py")
+    for i, name in enumerate(ODD_NAMES):
+        (folder / name).write_text(ZEROS + f"# odd name {i}\n")
+    kinds = {"classmate": "correct", "copy_of_classmate": "link inside", "ta_solution": "link outside",
+             "dangling": "link outside"}
+    names = batch.report_names(list(batch.collect([str(folder)])[0]))
+    return {name: kinds.get(name, "odd name") for name in names.values()}
+
+
+def _speaks(text: str) -> List[str]:
+    """What a terminal or a CI log would obey in text: control characters, workflow commands."""
+    bad = [line for line in text.split("\n") if line.lstrip().startswith("::") or "##[" in line]
+    return bad + [repr(ch) for ch in text if (ord(ch) < 32 and ch != "\n") or 0x7f <= ord(ch) <= 0x9f]
+
+
+def assert_inert_views(out: Path, terminal_text: str) -> None:
+    """No student string in the batch's views can act on its reader: the gradebook has one line per row,
+    no control character and no cell a spreadsheet reads as a formula; every JSON file is strict UTF-8
+    JSON; the logs and what the batch printed speak neither to a terminal nor to CI."""
+    raw = (out / "gradebook.csv").read_bytes().decode("utf-8")
+    assert _speaks(raw.replace("::", "")) == []  # a cell may hold "::" (not at a line start: checked next)
+    rows = list(csv.reader(raw.splitlines()))
+    assert len(rows) == raw.count("\n")  # no quoted line break: `cat` shows exactly the rows
+    for row in rows[1:]:
+        assert not [cell for cell in row if cell.startswith(FORMULA_START)], row
+        assert not row[0].startswith("::")
+    for path in [*out.glob("*.json"), *(out / batch.STATE_DIR).glob("*.json")]:
+        text = path.read_bytes().decode("utf-8")
+        json.loads(text)
+        assert "\\udc" not in text, path  # no lone surrogate: strict readers accept every file
+    for log in (out / batch.STATE_DIR).glob("*.log"):
+        assert _speaks(log.read_text()) == [], log
+    assert _speaks(terminal_text) == []
+
+
+def test_links_and_odd_file_names(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture) -> None:
+    """A batch over odd names and links: exit 0 and a row for every file (a name that is not UTF-8 used to
+    crash it after grading); the link to a classmate is graded and listed as identical to it; the links
+    out of the folder are refused unread with 0 points; every view is inert."""
+    kinds = odd_submissions(tmp_path / "subs", tmp_path / "ta")
+    out = tmp_path / "out"
+    before = living_descendants(os.getpid())
+    code = run_cli(str(tmp_path / "subs"), "--out", str(out), "--jobs", "2", "--config", str(config))
+    assert leftovers(living_descendants(os.getpid()) - before) == []
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OK, err
+    found = reports(out)
+    assert sorted(r["submission"] for r in gradebook(out)) == sorted(found) == sorted(kinds)
+    assert found["classmate"]["score"] == found["copy_of_classmate"]["score"] == MAX_SCORE
+    for name in ("ta_solution", "dangling"):
+        assert found[name]["score"] == 0 and "symbolic link to a file outside" in found[name]["submission"]["load_error"]
+    assert "TA-ONLY" not in json.dumps(found)
+    assert json.loads((out / "summary.json").read_text())["identical"] == [["classmate", "copy_of_classmate"]]
+    assert "identical files: classmate = copy_of_classmate" in err
+    assert found["ren_e"]["submission"]["name"] == "ren\\xe9e.py"
+    assert_inert_views(out, err)
 
 
 # -- beyond one machine ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def _config(tmp_path: Path, text: str) -> Path:
 def test_load_config_names_the_file_and_the_problem(tmp_path: Path, name: str) -> None:
     text, fragment = CARELESS[name]
     with pytest.raises(ConfigError) as raised:
-        load_config(tmp_path, _config(tmp_path, text))
+        load_config(_config(tmp_path, text))
     assert fragment in str(raised.value) and "course.toml" in str(raised.value)
 
 
@@ -45,7 +45,7 @@ def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
     names = ("misspelled_hidden", "string_number", "unknown_section", "string_bool", "fractional_count")
     text = "".join(CARELESS[name][0] for name in names)  # the top-level key first, then the tables
     with pytest.raises(ConfigError) as raised:
-        load_config(tmp_path, _config(tmp_path, text))
+        load_config(_config(tmp_path, text))
     message = str(raised.value)
     for key in ("rtol", "attention.permutation", "'timeout'", "model.enabled", "max_examples"):
         assert key in message
@@ -63,12 +63,20 @@ def test_grade_and_batch_exit_2_with_one_clear_error(tmp_path: Path, capsys: pyt
     assert not (tmp_path / "r.json").exists() and not list((tmp_path / "out").glob("*.json"))
 
 
-def test_a_careless_autograder_toml_in_the_folder_is_refused_too(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "autograder.toml").write_text(CARELESS["unknown_section"][0])
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["grade", str(CORRECT), "--json", str(tmp_path / "r.json")]) == cli.EXIT_USAGE
-    assert "unknown section 'timeout'" in capsys.readouterr().err
+def test_check_ids_are_the_chosen_assignments_and_each_table_its_own(tmp_path: Path) -> None:
+    """Top-level check ids are judged against the assignment being graded; an [assignments.NAME] table
+    against assignment NAME's ids and settings, whichever assignment is graded."""
+    top = _config(tmp_path, '[points]\n"softmax.values" = 3\n')
+    assert load_config(top, assignment="attention").points("softmax.values") == 3
+    with pytest.raises(ConfigError, match="unknown check id 'softmax.values' in \\[points\\]"):
+        load_config(top, assignment="multihead")
+    table = _config(tmp_path, '[assignments.multihead.points]\n"softmax.values" = 3\n'
+                              '[assignments.block.timeouts]\ncheck_s = "5"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(table, assignment="attention")
+    message = str(raised.value)
+    assert "unknown check id 'softmax.values' in [assignments.multihead.points]" in message
+    assert "assignments.block.timeouts.check_s must be a number" in message
 
 
 def test_batch_stops_when_the_reference_loses_points(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -114,5 +122,5 @@ def test_a_careful_config_passes(tmp_path: Path) -> None:
     text = ('hidden = ["attention.permutation_equivariance"]\nvalues_first = false\n[points]\n"scores.values" = 2.5\n'
             "[timeouts]\ncheck_s = 2.5\n[hypothesis]\nmax_examples = 3\n[model]\nname = \"./my-model\"\n"
             "[tolerance.float32]\natol = 0\n")
-    config = load_config(tmp_path, _config(tmp_path, text))
+    config = load_config(_config(tmp_path, text))
     assert config.points("scores.values") == 2.5 and config.timeout("check_s") == 2.5 and not config.values_first

@@ -163,7 +163,7 @@ def test_a_missing_submission_is_a_zero_result(tmp_path, monkeypatch, capsys):
     course = tmp_path / "course.toml"
     course.write_text(FAST_CONFIG)  # no model section: 80 points
     payload = _export(report, capsys, "--config", str(course))["payload"]
-    expected = sum(v for k, v in load_config(tmp_path, course).data["points"].items() if not k.startswith("model."))
+    expected = sum(v for k, v in load_config(course).data["points"].items() if not k.startswith("model."))
     assert reporter_notice([payload]) == f"Points 0/{js_number(expected)}" == "Points 0/80"
 
 
@@ -254,7 +254,7 @@ def test_the_grade_step_reads_nothing_from_the_students_checkout(tmp_path):
     (workspace / "grading").mkdir(parents=True)
     shutil.copyfile(HOSTILE, workspace / "attention.py")
     (workspace / "autograder.toml").write_text("[points]\n" + "".join(
-        f'"{cid}" = 1000\n' for cid in load_config(tmp_path).data["points"]))
+        f'"{cid}" = 1000\n' for cid in load_config().data["points"]))
     forged = {"version": 1, "status": "pass", "max_score": 80, "tests": [
         {"name": "all", "status": "pass", "score": 80, "max_score": 80}]}
     (workspace / "report.json").write_text(json.dumps(forged))

@@ -17,7 +17,7 @@ from typing import Dict
 
 import pytest
 
-from tests.grading_helpers import FAST_CONFIG, REPO
+from tests.grading_helpers import REPO, fast_config
 
 FIXTURE = REPO / "tests" / "fixtures" / "course_assignment"
 SUBMISSIONS = FIXTURE / "submissions"
@@ -38,9 +38,10 @@ def installed(tmp_path_factory) -> Path:
 
 def autograder(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]), HF_HUB_OFFLINE="1")
-    (cwd / "autograder.toml").write_text(FAST_CONFIG)
-    return subprocess.run([sys.executable, "-m", "autograder", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    (cwd / "autograder.toml").write_text(fast_config(assignment=None))  # the files' functions choose
+    config = ["--config", str(cwd / "autograder.toml")] if args[0] in ("grade", "batch") else []  # never found
+    return subprocess.run([sys.executable, "-m", "autograder", *args, *config], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
 
 
 def checks_of(document: Dict) -> Dict[str, Dict]:
@@ -92,7 +93,7 @@ def test_an_unknown_assignment_is_a_one_line_usage_error(installed, tmp_path):
     result = autograder(installed, tmp_path, "grade", str(SUBMISSIONS / "correct.py"), "--assignment", "nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "autograder: no assignment 'nope'; installed: attention, dot_product"]
+        "autograder: no assignment 'nope'; installed: attention, block, dot_product, multihead"]
 
 
 def test_a_file_that_matches_no_assignment_names_the_candidates(installed, tmp_path):
@@ -100,4 +101,4 @@ def test_a_file_that_matches_no_assignment_names_the_candidates(installed, tmp_p
     empty.write_text("x = 1\n")
     result = autograder(installed, tmp_path, "grade", str(empty))
     assert result.returncode == 2
-    assert "candidates: attention, dot_product" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "candidates: attention, block, dot_product, multihead" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -227,7 +227,7 @@ def test_a_submission_that_produced_no_report_has_a_payload_too(tmp_path):
     from autograder.config import load_config
     from autograder.report.fallback import zero_report
 
-    document = zero_report("no submission", load_config(tmp_path))
+    document = zero_report("no submission", load_config())
     body = evaluation.payload(document)
     jsonschema.validate(body, SCHEMA)
     assert body["score"] == 0 and body["max_score"] == 100

@@ -104,7 +104,7 @@ def test_every_check_is_failed_by_some_known_buggy_submission(graded, tmp_path):
         document = grade_quick(variant(tmp_path, f"{check_id.replace('.', '_')}.py", _variant_source(old, new)), tmp_path)
         assert check_id in lost(document), f"{check_id} not failed by its variant: {lost(document)}"
         failed |= set(lost(document))
-    points = load_config(tmp_path, assignment="attention").data["points"]
+    points = load_config(assignment="attention").data["points"]
     unit_checks = {cid for cid in points if not cid.startswith("model.")}
     assert unit_checks - failed == set()
 
@@ -130,7 +130,7 @@ def test_two_runs_give_identical_reports_apart_from_timings(graded, tmp_path):
 
 def test_course_config_sets_points_and_hides_checks(tmp_path):
     (tmp_path / "autograder.toml").write_text(
-        'hidden = ["scores.any_shapes"]\n[points]\n"scores.values" = 40\n' + FAST_CONFIG)
+        'hidden = ["scores.any_shapes"]\n' + FAST_CONFIG + '[points]\n"scores.values" = 40\n')
     document = grade_quick(SUBMISSIONS / "buggy_no_scaling.py", tmp_path)
     checks = by_id(document)
     assert checks["scores.values"]["max_score"] == 40 and document["max_score"] == 116

@@ -484,3 +484,80 @@ def test_huge_replies_are_refused_unread(arena: Arena) -> None:
     checks = by_id(arena.graded("huge_replies").document)
     for check in ("projections.shapes", "scores.values", "softmax.contract", "attention.gradients"):
         assert "MiB of tensor data" in checks[check]["message"], (check, checks[check]["message"])
+
+
+def test_forged_names_and_output_keep_the_report_small(arena: Arena) -> None:
+    """A forged load header listing 700,000 names: the report keeps no more than the contract's names (here
+    none: the forged frame breaks the stream, and the file is not gradable) and stays small."""
+    graded = arena.graded("forge_functions")
+    assert graded.document is not None, graded.error
+    assert set(graded.document["submission"]["functions"]) <= {"linear_projections", "attention_scores",
+                                                               "attention_weights", "aggregate_values",
+                                                               "scaled_dot_product_attention"}
+    assert len(graded.text) < 256 * 1024
+
+
+def test_a_link_out_of_the_folder_is_refused_unread(tmp_path: Path) -> None:
+    """A student's attention.py that is a symbolic link to a TA's file outside the folder (in the
+    Classroom checkout, or in a batch folder): a graded 0 that says why; the TA's file is never imported,
+    so none of its lines are quoted. A link to a file inside the folder is graded as that file."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "solution.py").write_text((CORRECT.read_text()) + "\nraise RuntimeError('TA-ONLY LINE 42')\n")
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "attention.py").symlink_to(course / "solution.py")
+    document = grade_quick(student / "attention.py", tmp_path)
+    assert document["score"] == 0 and document["status"] == "not_gradable"
+    assert "symbolic link to a file outside" in document["submission"]["load_error"]
+    assert "TA-ONLY" not in json.dumps(document) and document["submission"]["sha256"] is None
+    assert document["submission"]["path"] == str(student / "attention.py")
+
+    shutil.copy(CORRECT, student / "mine.py")
+    (student / "also_mine.py").symlink_to("mine.py")
+    inside = grade_quick(student / "also_mine.py", tmp_path)
+    assert inside["score"] == inside["max_score"]
+    assert inside["submission"]["sha256"] == grade_quick(student / "mine.py", tmp_path)["submission"]["sha256"]
+
+
+GENEROUS = '''hidden = []
+[points]
+"projections.shapes" = 1000
+[tolerance.float64]
+rtol = 1e9
+atol = 1e9
+[tolerance.float32]
+rtol = 1e9
+atol = 1e9
+[sandbox]
+enabled = false
+'''
+
+
+@pytest.mark.parametrize("course_config", [False, True])
+def test_config_in_the_students_folder_changes_nothing(tmp_path: Path, course_config: bool) -> None:
+    """The Classroom workflow grades in the student's checkout: an autograder.toml and a pyproject.toml
+    [tool.autograder] committed next to attention.py (huge points and tolerances, no sandbox) are never
+    read, through the real command, with the packaged defaults or with the course's --config."""
+    import sys
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "attention.py").write_text(ZEROS)
+    (student / "autograder.toml").write_text(GENEROUS)
+    (student / "pyproject.toml").write_text("[tool.autograder]\n" + GENEROUS.replace("\n[", "\n[tool.autograder."))
+    args = [sys.executable, "-m", "autograder", "grade", "attention.py", "--json", str(tmp_path / "report.json")]
+    if course_config:
+        (tmp_path / "course.toml").write_text(CONFIG)
+        args += ["--config", str(tmp_path / "course.toml")]
+    run = subprocess.run(args, cwd=student, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 1, run.stderr[-2000:]
+    document = json.loads((tmp_path / "report.json").read_text())
+    sources = document["environment"]["config_sources"]
+    assert not [s for s in sources if str(student) in s]  # the packaged defaults, and the course's file only
+    assert [Path(s).name for s in sources if Path(s).name != "defaults.toml"] == (["course.toml"] if course_config else [])
+    assert document["environment"]["sandbox"]["enabled"]
+    assert by_id(document)["projections.shapes"]["max_score"] == 2
+    assert document["max_score"] == (80 if course_config else 100)
+    assert not {"projections.values", "scores.values", "softmax.values"} & passed(document)

@@ -373,26 +373,36 @@ def test_a_second_comparison_reuses_the_production_forward(gpt2, gpt2_reference,
     assert len(forwards) == 1 and forwards[0] is not model  # only the student model ran
     assert torch.equal(again.reference_weights, gpt2_reference.reference_weights)
     assert again.logits_max_abs_diff < TOL and again.timing_s["reference"] == gpt2_reference.timing_s["reference"]
-    # another prompt: the reference does not apply, production runs again
-    forwards.clear()
-    compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, "Hi there",
-                                      continuation_tokens=0, reference=gpt2_reference)
-    assert [m is model for m in forwards] == [True, False]
+    # another prompt: the reference does not apply, production runs again, once for the process
+    monkeypatch.setattr(compare, "_PRODUCTION", weakref.WeakKeyDictionary())
+    for production_runs in ([True, False], [False]):
+        forwards.clear()
+        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, "Hi there",
+                                          continuation_tokens=0, reference=gpt2_reference)
+        assert [m is model for m in forwards] == production_runs
 
 
-def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference):
+def test_continuation_reuses_the_first_token_and_matches_plain_greedy(gpt2, gpt2_reference, monkeypatch):
+    """Production's forward and continuation run once per process (later grades of the prompt reuse them)."""
     from autograder.model import compare
 
     model, tokenizer = gpt2
     ids = tokenizer(PROMPT_EXAMPLE, return_tensors="pt")["input_ids"]
     assert gpt2_reference.continuation["reference_ids"] == compare._greedy(model, ids, 5)
+    monkeypatch.setattr(compare, "_PRODUCTION", weakref.WeakKeyDictionary())
     production_forwards = []
     hook = model.register_forward_pre_hook(lambda module, args: production_forwards.append(module is model))
     try:
-        compare_attention_implementations(model, tokenizer, scaled_dot_product_attention, continuation_tokens=3)
+        first = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                                  continuation_tokens=3)
+        assert production_forwards.count(True) == 1 + 2  # the comparison's forward gave the first of 3 tokens
+        production_forwards.clear()
+        again = compare_attention_implementations(model, tokenizer, scaled_dot_product_attention,
+                                                  continuation_tokens=3)
     finally:
         hook.remove()
-    assert production_forwards.count(True) == 1 + 2  # the comparison's forward gave the first of 3 tokens
+    assert production_forwards.count(True) == 0
+    assert again.continuation == first.continuation and torch.equal(again.reference_weights, first.reference_weights)
 
 
 def test_one_cpu_thread_and_exact_float32_restore_the_settings():

@@ -56,20 +56,81 @@ def test_export_command_writes_each_view_and_refuses_non_reports(graded, tmp_pat
         assert "not a readable grading report" in capsys.readouterr().err
 
 
-def test_pytest_prints_the_teaching_message_not_the_grader_traceback(tmp_path):
-    """`pytest --submission` shows each lost check as its message and hint; a hidden one stays hidden."""
+def test_pytest_tells_each_lost_check_once_and_an_explicit_tb_keeps_the_sections(tmp_path):
+    """`pytest --submission` shows pytest's progress and our table only: each lost check's message once (no
+    FAILURES section, no short-summary lines repeating it); an explicit --tb keeps pytest's sections for
+    course staff, where a hidden check still shows no more than the report does."""
     import subprocess
     import sys
 
     config = tmp_path / "course.toml"
     config.write_text('hidden = ["scores.values"]\n' + FAST_CONFIG)
-    run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
-                          "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
-                          "-k", "scores", "-p", "no:cacheprovider"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    command = [sys.executable, "-m", "pytest", "--submission", str(SUBMISSIONS / "buggy_no_scaling.py"),
+               "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
+               "-k", "scores", "-p", "no:cacheprovider"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stdout[-2000:]
-    failures = run.stdout.split("= FAILURES =")[1].split("short test summary")[0]
-    assert "[scores.any_shapes] failed: attention_scores: scores differ" in failures
-    assert "hint: your scores equal Q K^T without the 1/sqrt(d_k) factor" in failures
+    assert "FAILURES" not in run.stdout and "short test summary" not in run.stdout, run.stdout
+    assert run.stdout.count("scores differ") == 1, run.stdout
+    assert run.stdout.count("without the 1/sqrt(d_k) factor") == 1, run.stdout
+    assert "What to fix:" in run.stdout and "Traceback" not in run.stdout
+
+    staff = subprocess.run(command + ["--tb", "short"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert staff.returncode == 1, staff.stdout[-2000:]
+    failures = staff.stdout.split("= FAILURES =")[1].split("short test summary")[0]
     assert "[scores.values] failed: hidden check" in failures
     assert "def compare" not in failures and "Failing test case" not in failures and "Traceback" not in failures
+    assert "short test summary" in staff.stdout
+
+
+ESCAPING = '''
+import torch
+
+
+class Evil(ValueError):
+    pass
+
+
+def attention_scores(Q, K):
+    raise Evil("\\x1b[2J\\x1b[H\\x1b]0;pwned\\x07\\rscores.values PASSED 100/100\\n::error::forged\\n##[error]x")
+'''
+
+
+@pytest.mark.parametrize("tb", ["short", "long"])
+def test_pytest_output_carries_no_student_escapes_at_any_tb(tmp_path, tb):
+    """An exception full of terminal escapes and workflow commands: whatever --tb, what pytest prints for a
+    graded check is neutralised (the raw text stays in the traceback pytest would print otherwise)."""
+    import subprocess
+    import sys
+
+    from tests.test_hostile import _speaks_to_ci
+
+    config = tmp_path / "course.toml"
+    config.write_text(FAST_CONFIG)
+    (tmp_path / "escaping.py").write_text(ESCAPING)
+    run = subprocess.run([sys.executable, "-m", "pytest", "--submission", str(tmp_path / "escaping.py"),
+                          "--grading-config", str(config), "--grade-json", str(tmp_path / "r.json"),
+                          "-k", "test_values and scores", "-p", "no:cacheprovider", f"--tb={tb}", "-rA"],
+                         cwd=tmp_path, capture_output=True, timeout=180)
+    stdout = run.stdout.decode("utf-8", "replace")
+    assert run.returncode == 1, stdout[-2000:]
+    assert "pwned" in stdout  # the student's message is shown...
+    assert _speaks_to_ci(stdout) == []  # ...inert: no escape, no carriage return, no workflow command
+
+
+def test_report_bounds_what_the_student_controls(graded):
+    """Whatever reaches the report's assembly (a worker's forged header, a check's message, the output of
+    many restarted workers), the report keeps a bounded amount, as valid text."""
+    from autograder.report import document as report_mod
+
+    document = json.loads(graded.read_text())
+    submission = dict(document["submission"], functions=[f"f{i}" for i in range(700_000)], output="o" * (11 << 20),
+                      load_error=None, path=b"/tmp/ren\xe9e.py".decode("utf-8", "surrogateescape"))
+    checks = [dict(c, message="m" * (1 << 20), hint="\udce9" * 10) for c in document["checks"]]
+    rebuilt = report_mod.assemble(checks, submission, document["environment"], 0.0, 1.0)
+    text = json.dumps(rebuilt)
+    assert len(text) < 1 << 20
+    assert rebuilt["submission"]["path"] == "/tmp/ren\\xe9e.py" and rebuilt["submission"]["name"] == "ren\\xe9e.py"
+    assert len(rebuilt["submission"]["functions"]) <= 64
+    text.encode("utf-8")  # no lone surrogate left anywhere: strict JSON readers accept it
+    assert "\\udc" not in text

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set
 
 from autograder.assignments.spec import Assignment
+from autograder.runtime import notebook
 
 GROUP = "autograder.assignments"
 BUILTIN = ("autograder.assignments.attention", "autograder.assignments.multihead",
@@ -59,11 +60,11 @@ def get(name: str) -> Assignment:
 
 
 def defined_names(path: Path) -> Set[str]:
-    """The top-level names a Python file defines (def, assignment, import), read without running it;
-    empty when it cannot be read or parsed."""
+    """The top-level names a submission defines (def, assignment, import), read without running it (a
+    notebook: its code cells); empty when it cannot be read or parsed."""
     try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        tree = ast.parse(notebook.module_source(Path(path), Path(path).read_bytes()).text)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: not UTF-8, not a notebook
         return set()
     names: Set[str] = set()
     for node in tree.body:

@@ -28,6 +28,7 @@ import fcntl
 import gc
 import glob
 import hashlib
+import itertools
 import json
 import os
 import select
@@ -44,17 +45,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
+import nbformat  # noqa: F401 (see below)
 import torch
 from tqdm import tqdm
 
 from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see below)
 from autograder.assignments import Assignment, registry
+from autograder.batch import cleanup
 from autograder.batch.executors import executor
 from autograder.config import Config, configured_assignment, course_layers, load_config
 from autograder.grade import grade
+from autograder.plugin import assignment_for
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
-from autograder.report import gradebook, html_batch
+from autograder.report import gradebook, html_batch, neutralise
 from autograder.runtime import forkserver
 from autograder.runtime.sandbox import kill_tree
 from autograder.runtime.sandbox.process import die_with_parent
@@ -62,11 +66,14 @@ from autograder.runtime.submission import sha256_of
 
 # Everything a forked grading child runs is imported above, before any fork: a child forked while another
 # thread of its parent was importing a module would wait forever on that module's import lock. (diagnosis
-# is otherwise imported lazily, by the first failing check: grading the reference never imports it.)
+# is otherwise imported lazily, by the first failing check, and nbformat by the first notebook: grading the
+# reference never imports them.)
 
 OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with
 RESERVED_NAMES = ("summary",)                  # report names that would overwrite a batch output
+IDENTICAL_SHOWN = 5                            # groups of identical submissions named in the final line
+LOG_BYTES = 1 << 20                            # kept of a grading process's log
 
 
 class NoSubmissions(ValueError):
@@ -97,7 +104,7 @@ class Settings:
                limit_s: Optional[float] = None, assignment: Optional[str] = None) -> "Settings":
         """Load the course config for `assignment` (ConfigError when it is bad) and derive the limit and the
         fingerprint (which covers the assignment: its name is in the config)."""
-        config = load_config(Path.cwd(), config_file, assignment)
+        config = load_config(config_file, assignment)
         model_name = model or str(config.model["name"])
         blob = json.dumps({"config": config.data, "model": model_name, "autograder": __version__},
                           sort_keys=True, default=str)
@@ -118,6 +125,7 @@ class Job:
     path: Path
     name: str
     settings: Settings
+    folder: Optional[Path] = None  # the folder the TA named for it: a symbolic link may not lead out of it
 
     @property
     def report(self) -> Path:
@@ -137,29 +145,60 @@ class Job:
 
 # -- inputs --------------------------------------------------------------------------------------
 
-def collect(inputs: Sequence[str]) -> Tuple[List[Path], List[str]]:
-    """Files as given, `*.py` inside folders (not recursive), and glob matches; absolute, without repeats.
-    Returns (the files, the inputs that matched none)."""
-    found: Dict[Path, None] = {}
+def collect(inputs: Sequence[str]) -> Tuple[Dict[Path, Path], List[str]]:
+    """What gets a row: files as given and glob matches, whatever they are (`*.py` and `*.ipynb` are graded,
+    any other file's report says why it is not), the visible files inside folders (not recursive), and a
+    folder that has none; absolute, without repeats. Returns ({file: the folder its input named
+    (`named_folder`)}, the inputs that matched none)."""
+    found: Dict[Path, Path] = {}
     unmatched = []
     for item in inputs:
-        matches = [Path(item)] if Path(item).exists() else [Path(m) for m in sorted(glob.glob(item))]
-        files = [f for path in matches for f in (sorted(path.glob("*.py")) if path.is_dir() else [path])]
+        exists = Path(item).exists() or Path(item).is_symlink()
+        matches = [Path(item)] if exists else [Path(m) for m in sorted(glob.glob(item))]
+        files = [f for path in matches for f in (_in_folder(path) if path.is_dir() else [path])]
         if not files:
             unmatched.append(item)
         for file in files:
-            found.setdefault(file.absolute())
-    return list(found), unmatched
+            found.setdefault(file.absolute(), named_folder(item))
+    return found, unmatched
+
+
+def named_folder(item: str) -> Path:
+    """The folder an input names, which its submissions' symbolic links may not lead out of: a folder
+    itself, a file's own folder, a pattern's part before its first wildcard (`hw3` for `hw3/*/attention.py`)."""
+    path = Path(item)
+    if path.is_dir():
+        return path.absolute()
+    if path.exists() or path.is_symlink():
+        return path.absolute().parent
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), path.parts))
+    return Path(*fixed).absolute() if fixed else Path.cwd()
+
+
+def _in_folder(folder: Path) -> List[Path]:
+    """A folder's visible files (not `.ipynb_checkpoints/`, not subfolders), or the folder itself when it
+    has none: its row says that it holds nothing to grade."""
+    files = sorted(p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith("."))
+    return files or [folder]
 
 
 def report_names(paths: Sequence[Path]) -> Dict[Path, str]:
     """`alice.py` -> `alice`; files that share a name get their folder's name in front (`a-attention`), and
-    a hash of their path where that still clashes (also for names of the batch's own outputs)."""
-    stems = Counter(p.stem for p in paths)
-    names = {p: p.stem if stems[p.stem] == 1 else f"{p.parent.name}-{p.stem}" for p in paths}
+    a hash of their path where that still clashes (also for names of the batch's own outputs). A name keeps
+    letters, digits, '.', '_' and '-' only (no leading '.' or '-'), whatever the student called the file: it
+    becomes a file name in the output folder and the first cell of the gradebook."""
+    stems = Counter(safe_name(p.stem) for p in paths)
+    names = {p: safe_name(p.stem if stems[safe_name(p.stem)] == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
     counts = Counter(names.values())
-    return {p: f"{n}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
+    return {p: f"{n}-{hashlib.sha256(os.fsencode(p)).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
             else n for p, n in names.items()}
+
+
+def safe_name(text: str) -> str:
+    """`text` with every character but letters, digits, '.', '_' and '-' replaced by '_', leading dots and
+    dashes dropped (no hidden file, nothing a command takes for an option)."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text).lstrip(".-")
+    return cleaned or "_"
 
 
 def is_current(job: Job) -> bool:
@@ -181,7 +220,7 @@ def remove_stale_temporaries(out: Path) -> None:
     for folder in (out, out / STATE_DIR):
         for tmp in folder.glob(".*.*"):
             target = tmp.name[1:].rsplit(".", 1)[0]
-            if tmp.is_file() and Path(target).suffix in (".json", ".csv", ".png"):
+            if tmp.is_file() and Path(target).suffix in (".json", ".csv", ".png", ".log"):
                 tmp.unlink(missing_ok=True)
 
 
@@ -243,6 +282,10 @@ def grade_job(job: Job) -> Dict[str, Any]:
         raise ReferenceLosesPoints(problem)
     job.state.parent.mkdir(parents=True, exist_ok=True)
     job.state.unlink(missing_ok=True)  # from here until record(), the report counts as not graded
+    if job.path.is_dir():  # a folder with no file in it (see collect): nothing to fork a grader for
+        write_unfinished(job, f"{job.path.name} is a folder without a file to grade in it: batch grades the "
+                         f"*.py and *.ipynb files directly inside a folder, not its subfolders", 0.0, like=warm_up)
+        return record(job, "graded", 0.0)
     started = time.monotonic()
     parent = os.getpid()
     # Ctrl-C must stop the batch only: the child is born with SIGINT blocked and ignores it before unblocking
@@ -253,12 +296,25 @@ def grade_job(job: Job) -> Dict[str, Any]:
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     outcome, message = _wait(pid, job.settings.limit_s)
     seconds = round(time.monotonic() - started, 3)
-    with contextlib.suppress(FileNotFoundError):  # absent when the child died before opening it
-        if job.log.stat().st_size == 0:
-            job.log.unlink()
+    _tidy_log(job.log)
     if outcome != "graded":
         write_unfinished(job, message, seconds, like=warm_up)
     return record(job, outcome, seconds)
+
+
+def _tidy_log(log: Path) -> None:
+    """Remove the grading process's log when empty; else keep its first LOG_BYTES, neutralised for the
+    terminal a TA reads it on (a traceback there may quote the student's file name or text)."""
+    try:
+        with open(log, "rb") as handle:
+            raw = handle.read(LOG_BYTES + 1)
+    except FileNotFoundError:  # the child died before opening it
+        return
+    if not raw:
+        log.unlink()
+        return
+    text = raw[:LOG_BYTES].decode("utf-8", "replace") + ("\n... (log cut)" if len(raw) > LOG_BYTES else "")
+    report_mod.write_atomically(log, (neutralise.terminal(text) + "\n").encode("utf-8"))
 
 
 def record(job: Job, outcome: str, seconds: float) -> Dict[str, Any]:
@@ -272,6 +328,8 @@ def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the batch; running grades finish
+        for signum in cleanup.STOP_SIGNALS:  # not the batch's handlers: a signal sent to this process ends it
+            signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         die_with_parent()
         if os.getppid() != parent:  # the batch died before the line above: nobody would stop us
@@ -282,7 +340,7 @@ def _child(job: Job, parent: int, mask: Set[signal.Signals]) -> NoReturn:
         gc.freeze()
         _output_to(job.log)
         grade(job.path, job.report, model=job.settings.model, config_file=job.settings.config_file,
-              assignment=job.settings.assignment, echo=False)
+              assignment=job.settings.assignment, echo=False, folder=job.folder)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever it was, the log says it and the parent reports it
         traceback.print_exc()
@@ -335,7 +393,7 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     checks are those of the report `like` (the warm-up's, same config: same ids in the same order), else
     `graded_check_ids`."""
     spec = registry.get(job.settings.assignment)
-    config = load_config(Path.cwd(), job.settings.config_file, spec)
+    config = load_config(job.settings.config_file, spec)
     ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config, spec)
     checks = [report_mod.public_check({
         "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),
@@ -369,18 +427,19 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     cannot be told), ExecutorUnavailable, BatchBusy, ReferenceLosesPoints (before any submission is graded;
     on Dask, from the first worker that warms up) and KeyboardInterrupt (after the running grades have
     finished and been recorded)."""
-    paths, unmatched = collect(inputs)
+    folders, unmatched = collect(inputs)
+    paths = list(folders)
     if not paths:
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
     for item in unmatched:
-        print(f"autograder batch: warning: {item} matched no submission file", file=sys.stderr)
-    configured = configured_assignment(course_layers(Path.cwd(), config_file))
-    chosen = {path: registry.choose(path, assignment, configured).name for path in paths}
+        print(neutralise.terminal(f"autograder batch: warning: {item} matched no submission file"), file=sys.stderr)
+    configured = configured_assignment(course_layers(config_file))
+    chosen = {path: assignment_for(path, folders[path], assignment, configured).name for path in paths}
     settings = {name: Settings.create(Path(out), config_file, model, limit_s, name)
                 for name in sorted(set(chosen.values()))}
     names = report_names(paths)
-    all_jobs = [Job(path, names[path], settings[chosen[path]]) for path in paths]
-    with _only_batch_writing(Path(out).absolute()):
+    all_jobs = [Job(path, names[path], settings[chosen[path]], folders[path]) for path in paths]
+    with _only_batch_writing(Path(out).absolute()), cleanup.stopped_like_ctrl_c(), cleanup.private_temporaries():
         return _grade_into(list(settings.values()), all_jobs, jobs=jobs, force=force, scheduler=scheduler,
                            progress=progress, html=html)
 
@@ -487,7 +546,12 @@ def final_line(result: Result, out: Path) -> str:
     summary = result.summary
     outcome = summary["outcome"]
     rate = f", {summary['batch']['per_minute']}/min" if result.graded else ""
-    return (f"autograder batch: {summary['count']} submissions ({result.graded} graded now, {result.skipped} "
-            f"unchanged and skipped; {outcome.get('timeout', 0)} timed out, {outcome.get('crashed', 0)} crashed) "
-            f"in {result.seconds:.1f} s{rate}; mean score {summary['scores']['mean']}/{summary['max_score']:g}; "
-            f"reports in {out}")
+    identical = summary["identical"]
+    shown = "; ".join(" = ".join(group) for group in identical[:IDENTICAL_SHOWN])
+    more = f" and {len(identical) - IDENTICAL_SHOWN} more" if len(identical) > IDENTICAL_SHOWN else ""
+    same = f"; identical files: {shown}{more} (summary.json)" if identical else ""
+    return neutralise.terminal(
+        f"autograder batch: {summary['count']} submissions ({result.graded} graded now, {result.skipped} "
+        f"unchanged and skipped; {outcome.get('timeout', 0)} timed out, {outcome.get('crashed', 0)} crashed) "
+        f"in {result.seconds:.1f} s{rate}; mean score {summary['scores']['mean']}/{summary['max_score']:g}"
+        f"{same}; reports in {out}")

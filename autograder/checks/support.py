@@ -22,6 +22,7 @@ from autograder.assignments.spec import Assignment
 from autograder.config import Config
 from autograder.diagnosis import errors
 from autograder.feedback import CheckFailed
+from autograder.runtime import notebook
 from autograder.runtime.protocol import Foreign, describe
 from autograder.runtime.submission import SubmissionError
 
@@ -351,9 +352,9 @@ class Checker:
         """The failure for an output that carries no gradient, naming how the student cut it off."""
         from autograder import diagnosis
 
-        try:
-            source = Path(submission.path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        try:  # the module the worker imported (a notebook's code cells, IPython lines neutralised)
+            source = notebook.module_source(submission.path, Path(submission.path).read_bytes()).text
+        except (OSError, ValueError):  # unreadable, not UTF-8, not a notebook
             source = ""
         found = diagnosis.gradient_mistake(source)
         return CheckFailed(message, found.hint, found.id)

@@ -85,7 +85,7 @@ def course_config(config_file: Optional[Path], assignment: Optional[str]) -> str
             raise BuildError(f"--assignment {assignment} contradicts assignment = {named!r} in {config_file}")
         text = text if named else f'assignment = "{assignment}"\n' + text
     with tempfile.TemporaryDirectory() as tmp:
-        _check(load_config(Path(tmp), _written(Path(tmp) / "course.toml", text)))
+        _check(load_config(_written(Path(tmp) / "course.toml", text)))
     return text
 
 
@@ -107,7 +107,7 @@ def build(out: Path, config_file: Optional[Path] = None, assignment: Optional[st
     except (ConfigError, OSError) as exc:
         raise BuildError(str(exc)) from None
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_config(Path(tmp), _written(Path(tmp) / "course.toml", course))
+        config = load_config(_written(Path(tmp) / "course.toml", course))
         model = config.data["model"]
         cache = CACHE_MODEL.format(name=str(model["name"])) if model["enabled"] else ""
         if pip_spec:

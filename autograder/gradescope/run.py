@@ -68,7 +68,7 @@ def run(root: Path, config_file: Optional[Path]) -> None:
 
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as tmp:
         workdir = Path(tmp)  # the grader's cwd: no course or student file is picked up from there
-        config = load_config(workdir, config_file)
+        config = load_config(config_file)
         settings = config.data["gradescope"]
         path, problem = find_submission(root / "submission", str(config.data["assignment"]))
         report = workdir / "report.json"

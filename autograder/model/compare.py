@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -125,13 +126,35 @@ _REFERENCE_KEYS = ("reference_weights", "reference_block_output", "reference_las
                    "reference_seconds", "reference_peak_bytes")
 
 
+# What the untouched model computes never depends on the submission: per model, its forwards and greedy
+# continuations are kept for the process, so repeated grades (batch grading's and watch's children, forked
+# from a warm-up that graded the reference) run the student's model only. The model's weights are never
+# changed (the surgery works on a copy of one block).
+_PRODUCTION: "weakref.WeakKeyDictionary[PreTrainedModel, Dict[Tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
+
+
+def _production(model: PreTrainedModel, key: Tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()` for the untouched `model`, once per process and key."""
+    known = _PRODUCTION.setdefault(model, {})
+    if key not in known:
+        known[key] = compute()
+    return known[key]
+
+
 def _reference_part(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, layer_idx: int,
                     reference: Optional[Mapping[str, Tensor]]) -> Dict[str, Tensor]:
-    """The reference_* tensors: taken from `reference` when it ran on the same input and block, else one forward."""
+    """The reference_* tensors: taken from `reference` when it ran on the same input and block, else one forward
+    (once per process for a model, input and block)."""
     if (reference is not None and "layer_idx" in reference and int(reference["layer_idx"]) == layer_idx
             and torch.equal(reference["input_ids"], input_ids.cpu())
             and torch.equal(reference["attention_mask"], attention_mask.cpu())):
         return {k: reference[k].to(input_ids.device) for k in _REFERENCE_KEYS if k in reference}
+    key = ("forward", layer_idx, str(input_ids.tolist()), str(attention_mask.tolist()))
+    return dict(_production(model, key, lambda: _reference_forward(model, input_ids, attention_mask, layer_idx)))
+
+
+def _reference_forward(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor,
+                       layer_idx: int) -> Dict[str, Tensor]:
     ref, seconds, peak = _forward(model, input_ids, attention_mask)
     part = {
         "reference_weights": ref.attentions[layer_idx],
@@ -302,7 +325,8 @@ def _continuation(model: PreTrainedModel, student_model: PreTrainedModel, run: D
     def known(logits: Tensor) -> List[int]:
         return [int(logits[0, -1].argmax())] if bool(real.all()) else []
 
-    ref_ids = _greedy(model, first, steps, known(run["reference_logits"]))
+    ref_ids = list(_production(model, ("greedy", tuple(first[0].tolist()), steps),
+                               lambda: _greedy(model, first, steps, known(run["reference_logits"]))))
     stu_ids = _greedy(student_model, first, steps, known(run["student_logits"]))
     return {"reference": decode(ref_ids), "student": decode(stu_ids),
             "reference_ids": ref_ids, "student_ids": stu_ids, "match": ref_ids == stu_ids}

@@ -13,12 +13,14 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jsonschema
 
 from autograder import __version__
+from autograder.report import neutralise
 
+MAX_OUTPUT = 256 * 1024  # characters kept of what the code printed, whatever output_kb a config sets
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = Path(__file__).parent / "schema" / "report.schema.json"
 HIDDEN_MESSAGE = "hidden check: its details are released after the deadline"
@@ -124,14 +126,16 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
         from autograder.config import packaged_assignment
 
         assignment = registry.get(packaged_assignment())
+    submission, checks = _bounded(submission, checks)
     load_error = submission["load_error"]
+    path = submission["path"]
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "assignment": assignment.name,
         "status": "not_gradable" if load_error else "graded",
         "score": sum(c["score"] for c in checks),
         "max_score": sum(c["max_score"] for c in checks),
-        "submission": {"path": submission["path"], "name": Path(submission["path"]).name,
+        "submission": {"path": path, "name": Path(path).name,
                        **{k: submission[k] for k in ("sha256", "functions", "load_error", "output")}},
         "environment": env,
         "checks": checks,
@@ -144,6 +148,23 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
     }
     validate(document)
     return document
+
+
+def _bounded(submission: Dict[str, Any], checks: List[Dict[str, Any]]
+             ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """The student-controlled parts of a report, bounded in size and valid as text: the path (a name that
+    is not UTF-8 stays writable by every view), at most MAX_NAMES function names, messages and hints of
+    MAX_TEXT characters, MAX_OUTPUT characters of output. Whatever a worker sent or a check built, the
+    report stays small (a forged header listing 700,000 names makes no 11 MB report)."""
+    from autograder.runtime.protocol import MAX_NAME, MAX_NAMES, MAX_TEXT, clip
+
+    def text(value: Optional[str], limit: int = MAX_TEXT) -> Optional[str]:
+        return None if value is None else clip(neutralise.path_text(value), limit)
+
+    bounded = dict(submission, path=neutralise.path_text(submission["path"]), load_error=text(submission["load_error"]),
+                   functions=[text(n, MAX_NAME) for n in submission["functions"][:MAX_NAMES]],
+                   output=text(submission["output"], MAX_OUTPUT))
+    return bounded, [dict(c, message=text(c["message"]), hint=text(c.get("hint"))) for c in checks]
 
 
 def write(document: Dict[str, Any], path: Path) -> None:

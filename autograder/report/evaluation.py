@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from autograder.assignments import AssignmentError, registry
 from autograder.report.exports import points
+from autograder.runtime import notebook
 
 FORMAT = "attention-autograder/evaluation"
 VERSION = 1
@@ -42,15 +43,6 @@ def _clip(text: Any, limit: int = TEXT_CHARS) -> Optional[str]:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
-def _notebook_source(raw: str) -> str:
-    """A notebook's code cells in order; IPython magics and shell lines (%, !) commented out."""
-    cells = json.loads(raw).get("cells", [])
-    code = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-            for c in cells if c.get("cell_type") == "code"]
-    return "\n\n".join("\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                                 for line in cell.splitlines()) for cell in code)
-
-
 def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
     """(the source that was graded, None) or (None, why it is not available)."""
     if document["submission"].get("sha256") is None:
@@ -62,11 +54,12 @@ def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str
         return None, f"the submission file cannot be read now ({type(exc).__name__})"
     if hashlib.sha256(raw).hexdigest() != document["submission"].get("sha256"):
         return None, "the submission file changed since it was graded"
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return (_notebook_source(text) if path.suffix == ".ipynb" else text), None
-    except (ValueError, AttributeError, TypeError):
-        return None, "the notebook is not valid JSON"
+    if path.suffix != notebook.NOTEBOOK:
+        return raw.decode("utf-8", errors="replace"), None
+    try:  # the module the grader imported: code cells in order, IPython lines neutralised
+        return notebook.module_source(path, raw).text, None
+    except ValueError:  # not UTF-8, not a notebook
+        return None, "the notebook cannot be read as a Jupyter notebook"
 
 
 def section_functions(assignment: str) -> Dict[str, str]:

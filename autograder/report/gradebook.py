@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from autograder.report import document as report_mod
+from autograder.report import neutralise
 
 HISTOGRAM_BINS = 10
 SLOWEST = 5
@@ -32,7 +33,8 @@ class Row:
 
 def gradebook_csv(rows: Sequence[Row]) -> str:
     """One line per submission: the assignment graded, scores, status and one column per section score
-    (the sections of every assignment in the batch, in the order the reports list them)."""
+    (the sections of every assignment in the batch, in the order the reports list them). Every cell is
+    neutralised for spreadsheets and `cat` (file names are the student's: no formula, no control character)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     columns = list(dict.fromkeys(name for r in rows for name in r.document["sections"]))
@@ -41,13 +43,15 @@ def gradebook_csv(rows: Sequence[Row]) -> str:
     for r in rows:
         doc = r.document
         sections = [doc["sections"].get(s, {}).get("score", "") for s in columns]
-        writer.writerow([r.name, doc["assignment"], doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
-                         doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]])
+        row = [r.name, doc["assignment"], doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
+               doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]]
+        writer.writerow([neutralise.csv_cell(cell) for cell in row])
     return out.getvalue()
 
 
 def summary(rows: Sequence[Row]) -> Dict[str, Any]:
-    """Counts, per-check pass rates, the score distribution and the slowest submissions."""
+    """Counts, per-check pass rates, the score distribution, the slowest submissions, and the groups of
+    identical submissions (same sha256: copies, or links to a classmate's file), for the course staff."""
     docs = [r.document for r in rows]
     scores = [float(d["score"]) for d in docs]
     top = max((float(d["max_score"]) for d in docs), default=0.0)
@@ -59,6 +63,10 @@ def summary(rows: Sequence[Row]) -> Dict[str, Any]:
         for check in doc["checks"]:
             results.setdefault(check["id"], []).append(check["status"] == "passed")
     slowest = sorted(rows, key=lambda r: -r.document["timing"]["duration_s"])[:SLOWEST]
+    same: Dict[str, List[str]] = {}
+    for r in rows:
+        if r.document["submission"]["sha256"]:
+            same.setdefault(r.document["submission"]["sha256"], []).append(r.name)
     return {
         "count": len(rows),
         "status": dict(statuses),
@@ -74,6 +82,7 @@ def summary(rows: Sequence[Row]) -> Dict[str, Any]:
         },
         "pass_rates": {cid: round(sum(passed) / len(passed), 4) for cid, passed in results.items()},
         "slowest": [{"submission": r.name, "duration_s": r.document["timing"]["duration_s"]} for r in slowest],
+        "identical": sorted(sorted(names) for names in same.values() if len(names) > 1),
     }
 
 

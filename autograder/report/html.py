@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import itertools
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from autograder.report import source
 from autograder.report.document import failing_groups, write_atomically
-from autograder.report.terminal import _CONTROL, OUTPUT_LINES
+from autograder.report.neutralise import html as esc  # the HTML reader's neutraliser
+from autograder.report.terminal import OUTPUT_LINES
 
 MAX_HEATMAPS = 16                  # pictures embedded per page
 HEATMAPS_OPEN = 2                  # shown unfolded; the rest behind a <details>
@@ -92,12 +92,6 @@ details summary { cursor: pointer; color: #0969da; margin: 10px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; word-break: break-all; }
 a { color: #0969da; }
 """
-
-
-def esc(value: Any) -> str:
-    """Text for HTML text or a quoted attribute: &, <, >, " and ' escaped; control characters and the
-    bidirectional overrides (which show text in another order than it is written) replaced by '?'."""
-    return html.escape(_CONTROL.sub("?", str(value)), quote=True)
 
 
 def num(value: Any) -> str:

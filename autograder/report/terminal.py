@@ -1,34 +1,28 @@
 """The terminal view of a report: points per section, then what to fix, then what the code printed."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Dict, List
 
+from autograder.report import neutralise
 from autograder.report.document import failing_groups
 
 OUTPUT_LINES = 20
 
-# Terminal control: C0 (but tab), DEL, C1 (ESC [ ... moves the cursor, ESC ] sets titles and links), and
-# the bidirectional overrides that display text in another order than it is written.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+def sanitize_live(text: str) -> str:
+    """`neutralise.terminal` for a piece of output shown as it is printed: line ends are kept (a carriage return
+    becomes one)."""
+    pieces = str(text).splitlines(keepends=True)
+    return "".join(neutralise.terminal(p.rstrip("\r\n")) + ("\n" if p.rstrip("\r\n") != p else "") for p in pieces)
 
 
-def _neutral_line(line: str) -> str:
-    """One line that a CI runner will not execute and a terminal will not obey.
-
-    GitHub's runner takes a line as a workflow command when, after leading whitespace is trimmed
-    (TrimStart), it starts with '::' (::error::, ::add-mask::, ::stop-commands::, ::set-output), and takes
-    the legacy '##[command]' form anywhere in a line: a visible mark goes before such a line, and '##['
-    is broken up."""
-    line = _CONTROL.sub("?", line).replace("##[", "# #[")
-    return "| " + line if line.lstrip().startswith("::") else line
-
-
-def sanitize(text: str) -> str:
-    """Text with student parts that must not speak to CI or to the terminal (see _neutral_line); splitlines
-    also splits at carriage returns, which would let a line overwrite the one before it."""
-    return "\n".join(_neutral_line(line) for line in str(text).splitlines())
+def _pictures_line(artifacts: List[Dict[str, Any]]) -> str:
+    """One line for all pictures: how many, and the folder(s) that hold them ("" when there are none)."""
+    if not artifacts:
+        return ""
+    folders = list(dict.fromkeys(str(Path(art["path"]).parent) for art in artifacts))
+    return f"pictures: {len(artifacts)} in {', '.join(folder + '/' for folder in folders)}"
 
 
 def render(document: Dict[str, Any], report_path: Path) -> str:
@@ -59,8 +53,9 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
         lines.append("")
         lines.append(f"Your code printed ({len(shown)} lines{', first ' + str(OUTPUT_LINES) if len(shown) > OUTPUT_LINES else ''}):")
         lines.extend("  | " + line for line in shown[:OUTPUT_LINES])
-    for art in document.get("artifacts", []):
-        lines.append(f"picture: {art['path']}")
+    pictures = _pictures_line(document.get("artifacts", []))
+    if pictures:
+        lines.append(pictures)
     lines.append(f"report: {report_path}")
     # student text reaches many of these lines (file names, messages, hints, output): one pass over all
-    return sanitize("\n".join(lines)) + "\n"
+    return neutralise.terminal("\n".join(lines)) + "\n"

@@ -321,6 +321,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--fd", type=int, required=True, help="the listening socket")
     args = parser.parse_args(argv)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # the cwd would be readable to workers
+    import nbformat  # noqa: F401  (notebook submissions: read in the worker, imported once here)
+
     from autograder.runtime import (
         sandbox,
         worker,  # noqa: F401  (every worker starts with these and torch imported)

@@ -44,6 +44,8 @@ ERROR_TEXT = 500       # characters kept of an exception's own message (the work
 MAX_DEPTH = 4          # nesting of tuple and dict specs (the encoder nests one level)
 MAX_KEYS = 256         # entries of one dict value; its keys are strings of at most MAX_KEY characters
 MAX_KEY = 100
+MAX_NAMES = 64         # names in a worker's "functions" or "layers" list (an assignment has a few functions)
+MAX_NAME = 100         # characters of one such name
 VALUE_FIELDS = ("args", "cotangents", "result", "grads", "args_after")  # header fields holding specs
 LIST_FIELDS = ("args", "cotangents", "grads", "args_after")             # ... of which these are lists
 SCALARS = (bool, int, float, str)
@@ -226,8 +228,8 @@ def check_frame(header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Dic
         else:
             decode(value, tensors)
     for name in ("functions", "layers"):  # the worker's hello and load headers: lists of names
-        if name in header and not (isinstance(header[name], list)
-                                   and all(isinstance(v, str) and len(v) <= 100 for v in header[name])):
+        if name in header and not (isinstance(header[name], list) and len(header[name]) <= MAX_NAMES
+                                   and all(isinstance(v, str) and len(v) <= MAX_NAME for v in header[name])):
             raise ProtocolError(f"{name} is not a list of names")
     if "ok" in header:
         header["ok"] = header["ok"] is True

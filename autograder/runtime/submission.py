@@ -4,31 +4,27 @@
 breakpoints); both backends speak the same wire format (`autograder.runtime.protocol`), so only plain tensors
 ever come back. Errors in student code become `SubmissionError`s with a student-facing message.
 
-A worker comes from the fork-server when one runs for this grading process (`autograder.runtime.forkserver`,
-started by batch grading: milliseconds a worker), else from a fresh interpreter (`python -m
-autograder.runtime.worker`, ~0.7 s: cheaper than starting a fork-server for one submission).
+Workers are started by `autograder.runtime.launcher` (a fork-server's child, or a fresh interpreter).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from autograder.feedback import Diagnosable
-from autograder.runtime import forkserver, protocol
+from autograder.runtime import notebook, protocol
+from autograder.runtime.launcher import Launched, Process, outside, start_worker
 from autograder.runtime.worker import Runner, is_time_limit
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
@@ -61,44 +57,58 @@ class SubmissionError(Diagnosable, Exception):
         self.kind, self.message, self.detail, self.raised = kind, message, detail, raised
 
 
-def answer_paths() -> Tuple[str, ...]:
-    """Folders that hold right answers: a worker's sandbox keeps them unreadable."""
-    import reference
-
-    return tuple(str(Path(p).resolve()) for p in reference.__path__)
-
-
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def precheck(path: Path) -> Optional[SubmissionError]:
-    """Problems found without running anything: not a file, not .py, empty, undecodable, syntax error."""
+def precheck(path: Path, folder: Path) -> Optional[SubmissionError]:
+    """Problems found without running anything: a symbolic link out of `folder` (the folder the course
+    staff named), not a file, not .py or .ipynb, empty, undecodable, not a notebook, a syntax error (in a
+    notebook: which code cell, which line of it).
+
+    A submission that links to a file outside that folder (a TA's solution, another course's file) is
+    refused before anything reads it; a link to a classmate's file inside it is graded (and the batch
+    summary lists the two as identical)."""
     path = Path(path)
+    if outside(path, folder):
+        return SubmissionError("invalid", f"{path.name} is a symbolic link to a file outside the folder being "
+                               "graded: it was not read (submit the file itself)")
     if not path.exists():
         return SubmissionError("invalid", f"{path} does not exist")
     if path.is_dir():
-        return SubmissionError("invalid", f"{path} is a directory; give the path of your .py file")
-    if path.suffix != ".py":
-        return SubmissionError("invalid", f"{path.name} is not a Python file (.py): save your code in a .py file")
+        return SubmissionError("invalid", f"{path} is a directory; give the path of your .py or .ipynb file")
+    if path.suffix not in notebook.SUFFIXES:
+        return SubmissionError("invalid", f"{path.name} is not a Python file (.py) or a Jupyter notebook (.ipynb): "
+                               "save your code in a .py file or a notebook")
     raw = path.read_bytes()
     if not raw.strip():
         return SubmissionError("load", f"{path.name} is empty: start from the assignment's template in "
                                "student_submissions/")
     try:
-        source = raw.decode("utf-8")
+        source = notebook.module_source(path, raw)
     except UnicodeDecodeError as exc:
         return SubmissionError("load", f"{path.name} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#x}): "
                                "save it with UTF-8 encoding")
+    except notebook.NotebookError as exc:
+        return SubmissionError("load", f"{path.name} {exc}: save it again from Jupyter")
+    if not source.text.strip():
+        return SubmissionError("load", f"{path.name} has no code: its code cells are empty")
     try:
-        compile(source, str(path), "exec")
-    except SyntaxError as exc:
+        for _ in notebook.compile_cells(source, str(path)):
+            pass
+    except notebook.CellSyntaxError as exc:
         line = (exc.text or "").rstrip()
-        return SubmissionError("load", f"{path.name} has a syntax error at line {exc.lineno}: {exc.msg}"
+        return SubmissionError("load", f"{path.name} has a syntax error at {exc.where}: {exc.msg}"
                                + (f"\n    {line}" if line else ""))
-    except ValueError as exc:  # e.g. source with null bytes
-        return SubmissionError("load", f"{path.name} cannot be compiled: {exc}")
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting too deep for the compiler
+        return SubmissionError("load", f"{path.name} cannot be compiled: {type(exc).__name__}: {exc}")
     return None
+
+
+def _cell_number(value: Any) -> Optional[int]:
+    """The cell number in a worker's {"cell": n} (which the student's code could forge: only a number)."""
+    cell = value.get("cell") if isinstance(value, dict) else None
+    return cell if type(cell) is int and 0 < cell < 1_000_000 else None
 
 
 class _OutputDrain:
@@ -121,55 +131,32 @@ class _OutputDrain:
         return out + (f"\n... ({self.dropped} more bytes of output dropped)" if self.dropped else "")
 
 
-class _Process(Protocol):
-    def stop(self) -> Optional[int]:
-        """Kill the worker and everything it started; its exit code if it had ended by itself, else None."""
+class _Tee:
+    """sys.stdout and sys.stderr while in-process student code runs (--no-sandbox): each write is shown
+    at once through `live` (print-debugging) and kept for the report, up to `limit` characters."""
 
+    def __init__(self, live: Optional[Callable[[str], Any]], kept: List[str], limit: int) -> None:
+        self.live, self.kept, self.room = live, kept, limit
 
-class _SpawnedProcess:
-    """A worker in a fresh interpreter; it leads its own process group."""
+    def write(self, text: str) -> int:
+        text = str(text)
+        if self.live is not None:
+            self.live(text)
+        if self.room > 0:
+            self.kept.append(text[:self.room])
+            self.room -= len(text)
+        return len(text)
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
+    def flush(self) -> None:
+        pass
 
-    def stop(self) -> Optional[int]:
-        code = self.proc.poll()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        return code
-
-
-def _spawn(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
-    """Start `python -m autograder.runtime.worker`: (our end of its socket, the process, its stdout+stderr)."""
-    ours, theirs = socket.socketpair()
-    with theirs:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.runtime.worker", "--fd", str(theirs.fileno()), "--submission", str(path),
-             "--policy", json.dumps(settings)],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=settings["workdir"], env=forkserver.clean_environment(),
-            start_new_session=True)
-    assert proc.stdout is not None
-    return ours, _SpawnedProcess(proc), proc.stdout
-
-
-def launch(path: Path, settings: Dict[str, Any]) -> Tuple[socket.socket, _Process, BinaryIO]:
-    """A worker for `path` from this process's fork-server, or a spawned one when none runs (or it failed)."""
-    server = forkserver.connection()
-    if server is not None:
-        try:
-            return server.launch(path, settings)
-        except forkserver.ForkServerError:
-            pass  # the fork-server is gone: a fresh interpreter still grades correctly, only slower
-    return _spawn(path, settings)
+    def isatty(self) -> bool:
+        return False
 
 
 @dataclass
 class _Worker:
-    process: _Process
+    process: Process
     sock: socket.socket
     drain: _OutputDrain
     workdir: str
@@ -179,43 +166,59 @@ class _Worker:
 class Submission:
     """A student's file, reachable only through calls that return plain tensors.
 
-    `call(name, *args)` calls a contract function or a composed op (theirs, or built from their other
-    functions as `contract` says: `Assignment.wire()`); `vjp(...)` their gradients. A function that timed
-    out or crashed fails fast from then on, so a hang costs its time limit once.
+    `folder` is the folder the course staff named (default: the file's own): a file that is a symbolic
+    link to a file outside it is refused unread (`precheck`). `call(name, *args)` calls a contract function
+    or a composed op (theirs, or built from their other functions as `contract` says: `Assignment.wire()`);
+    `vjp(...)` their gradients. A function that timed out or crashed fails fast from then on, so a hang
+    costs its time limit once.
     """
 
     def __init__(self, path: Path, *, sandbox: bool = True, banned: Sequence[str] = (),
                  call_timeout: float = 10.0, import_timeout: float = 20.0, output_limit: int = 64 * 1024,
                  limits: Optional[Dict[str, Any]] = None, hidden: Sequence[str] = (),
-                 contract: Optional[Dict[str, Any]] = None) -> None:
+                 contract: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None,
+                 live: Optional[Callable[[str], Any]] = None, launched: Optional[Launched] = None) -> None:
+        """folder: the folder the course staff named (a symbolic link out of it is refused; default: the
+        file's own). live: in-process only (sandbox=False), where the student's prints go as they happen (the
+        report keeps them too). launched: the worker `launcher.start_worker` already started for this
+        file with these settings (the grader starts it before importing torch)."""
+        folder = Path(path).absolute().parent if folder is None else Path(folder)
+        self.load_error: Optional[SubmissionError] = precheck(path, folder)  # before anything reads the file
         self.path = Path(path).resolve()
+        self.live, self._launched = live, launched
         self.contract: Dict[str, Any] = dict(contract or {"functions": [], "compositions": {}})
         self.sandbox, self.banned = sandbox, tuple(banned)
         self.call_timeout, self.import_timeout, self.output_limit = call_timeout, import_timeout, output_limit
         self.limits, self.hidden = dict(limits or {}), tuple(hidden)
-        self.sha256 = sha256_of(self.path) if self.path.is_file() else None
+        self.sha256 = sha256_of(self.path) if self.path.is_file() and not outside(path, folder) else None
         self.functions: Tuple[str, ...] = ()
         self.layers: List[str] = []
         self.calls = 0
         self._outputs: List[str] = []
+        self._output_room = output_limit  # bytes of output still kept, over every worker this file starts
         self._dead: Dict[str, SubmissionError] = {}
         self._worker: Optional[_Worker] = None
         self._runner: Optional[Runner] = None
-        self.load_error: Optional[SubmissionError] = precheck(self.path)
         if self.load_error is None:
             self._start()
+        elif launched is not None:  # started before the file was checked: never greeted, ended here
+            launched.stop()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
             self._runner = Runner(self.path, self.banned, self.contract, in_process=True)
-            self._loaded(self._runner.load())
+            with self._printing():
+                self._loaded(self._runner.load())
             return
-        workdir = tempfile.mkdtemp(prefix="autograder-work-")
-        settings = {"banned": list(self.banned), "workdir": workdir, "limits": self.limits,
-                    "hidden": list(self.hidden), "contract": self.contract}
-        parent, process, output = launch(self.path, settings)
-        self._worker = _Worker(process, parent, _OutputDrain(output, self.output_limit), workdir)
+        launched, self._launched = self._launched, None
+        if launched is None or launched.path != self.path:
+            launched = start_worker(self.path, banned=self.banned, limits=self.limits, hidden=self.hidden,
+                                    contract=self.contract)
+        parent = launched.sock
+        running: Optional[int] = None  # the notebook's code cell the worker last said it runs
+        self._worker = _Worker(launched.process, parent, _OutputDrain(launched.output, self._output_room),
+                               launched.workdir)
         try:
             parent.settimeout(self.import_timeout)
             hello, _ = protocol.recv(parent)
@@ -223,11 +226,23 @@ class Submission:
                 self._stop()
                 raise RuntimeError(str(hello.get("error")))
             self._worker.layers = self.layers = list(hello.get("layers", []))
-            loaded, _ = protocol.recv(parent)
+            deadline = time.monotonic() + self.import_timeout
+            while True:  # a notebook's worker says which code cell it runs before each one
+                parent.settimeout(max(deadline - time.monotonic(), 1e-3))
+                loaded, _ = protocol.recv(parent)
+                if "running" not in loaded:
+                    break
+                running = _cell_number(loaded["running"])
         except (socket.timeout, protocol.ProtocolError, OSError) as exc:
             status = self._stop()
-            what = "did not finish importing" if isinstance(exc, socket.timeout) else "ended the worker process"
-            self.load_error = SubmissionError("load", f"{self.path.name} {what} while being imported{status}")
+            cell = f" (code cell {running} was running)" if running else ""
+            if isinstance(exc, socket.timeout):
+                message = (f"{self.path.name} did not finish importing within {self.import_timeout:g} s{cell}{status}: "
+                           "code that trains, plots or sleeps belongs under `if __name__ == \"__main__\":`, "
+                           "which Jupyter runs and grading skips")
+            else:
+                message = f"{self.path.name} ended the worker process while being imported{cell}{status}"
+            self.load_error = SubmissionError("load", message)
             return
         except BaseException:  # interrupted while it starts: its greeting must never be read as a reply
             self._stop()
@@ -235,11 +250,25 @@ class Submission:
         self._loaded(loaded)
 
     def _loaded(self, header: Dict[str, Any]) -> None:
-        if header.get("ok"):
-            self.functions = tuple(header.get("functions", ()))
+        if header.get("ok"):  # the contract's names only, whatever a forged header lists
+            listed = set(header.get("functions", ()))
+            self.functions = tuple(n for n in self.contract["functions"] if n in listed)
         else:
             err = header.get("error", {})
             self.load_error = SubmissionError("load", str(err.get("message")), str(err.get("detail", "")))
+
+    @contextmanager
+    def _printing(self) -> Iterator[None]:
+        """In-process student code prints through a `_Tee` (shown live, kept for the report)."""
+        kept: List[str] = []
+        tee = _Tee(self.live, kept, self.output_limit - len(self.output))
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = tee  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            self._outputs.append("".join(kept))
 
     def _stop(self) -> str:
         """End the worker and its whole process group; returns how it ended, for messages."""
@@ -249,6 +278,7 @@ class Submission:
         worker.sock.close()
         code = worker.process.stop()
         self._outputs.append(worker.drain.text())
+        self._output_room = max(self._output_room - len(worker.drain.kept), 0)
         shutil.rmtree(worker.workdir, ignore_errors=True)
         if code is None or code == 0:
             return ""
@@ -267,7 +297,8 @@ class Submission:
 
     @property
     def output(self) -> str:
-        """Everything the student's code printed so far (truncated to the output limit per worker)."""
+        """What the student's code printed so far: the first `output_limit` bytes over all its workers (a
+        worker restarted after a crash or a time limit does not bring another limit's worth)."""
         return "".join(self._outputs)
 
     # -- calls ---------------------------------------------------------------------------------
@@ -305,7 +336,8 @@ class Submission:
         if self._runner is not None:  # in-process: same encoding, no socket
             start = time.monotonic()
             try:
-                reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+                with self._printing():
+                    reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
             except BaseException as exc:  # only the grader's own interruptions get through handle()
                 if is_time_limit(exc):
                     raise self._interrupted(fn, start) from None

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import linecache
 import os
 import socket
+import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -18,11 +20,21 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 
 import torch
 
-from autograder.runtime import protocol
+from autograder.runtime import notebook, protocol
 from autograder.runtime.guards import BannedAPIError, ban_for_this_process, guarded
 
 MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
+
+
+class LeftoverBreakpoint(RuntimeError):
+    """A `breakpoint()` reached in a sandboxed worker, which has no terminal to debug in."""
+
+
+def _no_breakpoint(*args: Any, **kwargs: Any) -> NoReturn:
+    """sys.breakpointhook of a worker: fail the call at once and say where, instead of hanging in pdb."""
+    line = sys._getframe(1).f_lineno  # the frame that called breakpoint()
+    raise LeftoverBreakpoint(f"breakpoint() at line {line} of your file: remove it, or debug with --no-sandbox")
 
 
 def _student_frames(exc: BaseException, path: str) -> List[traceback.FrameSummary]:
@@ -39,25 +51,36 @@ def _text_of(exc: BaseException) -> str:
         return f"<{type(exc).__name__} object whose message cannot be shown>"
 
 
-def error_header(exc: BaseException, path: str, fn: str) -> Dict[str, Any]:
+def _line(lineno: Optional[int]) -> str:
+    return f"line {lineno}"
+
+
+def _format_frames(frames: List[traceback.FrameSummary], where: Callable[[int], str]) -> str:
+    """Like traceback.format_list, with each place named by `where` (a notebook's cell and line)."""
+    return "".join(f'  File "{Path(f.filename).name}", {where(f.lineno or 0)}, in {f.name}\n'
+                   + (f"    {f.line.strip()}\n" if f.line else "") for f in frames)
+
+
+def error_header(exc: BaseException, path: str, fn: str, where: Callable[[int], str] = _line) -> Dict[str, Any]:
     """The reply for an exception of the student's code. Must not raise itself: it runs on the way out of
-    a failed call, and whatever it calls (str(exc), the traceback's source lines) is the student's."""
+    a failed call, and whatever it calls (str(exc), the traceback's source lines) is the student's.
+    `where` names a line of the module (`ModuleSource.where`: "code cell 3, line 2" in a notebook)."""
     kind = "banned" if isinstance(exc, BannedAPIError) else "raised"
     name = protocol.clip(type(exc).__name__, 100)
     try:
         frames = _student_frames(exc, path)
-        detail = protocol.clip("".join(traceback.format_list(frames)))
+        detail = protocol.clip(_format_frames(frames, where))
+        line = protocol.clip((frames[-1].line or "").strip(), 200) if frames else ""
+        at = f" at {where(frames[-1].lineno or 0)} ({line})" if frames else ""
     except BaseException:  # noqa: BLE001 - a traceback the student tampered with
-        frames, detail = [], ""
-    line = protocol.clip((frames[-1].line or "").strip(), 200) if frames else ""
-    where = f" at line {frames[-1].lineno} ({line})" if frames else ""
+        detail, at = "", ""
     text = protocol.clip(_text_of(exc), protocol.ERROR_TEXT)
     return {
         "ok": False,
         "error": {
             "kind": kind,
             "type": name,
-            "message": f"{fn} raised {name}: {text}{where}",
+            "message": f"{fn} raised {name}: {text}{at}",
             "text": text,
             "detail": detail,
         },
@@ -86,26 +109,39 @@ class Runner:
         self.contract_functions: Tuple[str, ...] = tuple(contract.get("functions", ()))
         self.compositions: Dict[str, Dict[str, Any]] = dict(contract.get("compositions", {}))
         self.module: Optional[ModuleType] = None
+        self.source = notebook.ModuleSource((), notebook=False)  # what load() compiled
+        self.stubs: set = set()  # own functions of composed ops that raised NotImplementedError: absent
 
     # -- loading -------------------------------------------------------------------------------
-    def load(self) -> Dict[str, Any]:
-        """Import the student's file; the header lists the contract functions it defines.
+    def load(self, running: Callable[[int], None] = lambda cell: None) -> Dict[str, Any]:
+        """Import the student's file, a notebook cell by cell (`running(n)` before code cell n runs, so
+        that the grader can say which cell was running when the import limit ran out); the header lists
+        the contract functions it defines.
 
-        The file is compiled from its source, never from a __pycache__ next to it (which could hold other
-        code than the source that was checked and hashed). Its folder is not put on sys.path: a submission
-        is one file, and the sandbox grants that file only, not its folder (classmates' files, solutions).
+        The file is compiled from its source (`autograder.runtime.notebook`), never from a __pycache__ next
+        to it (which could hold other code than the source that was checked and hashed). Its folder is not
+        put on sys.path: a submission is one file, and the sandbox grants that file only, not its folder
+        (classmates' files, solutions).
         """
-        spec = importlib.util.spec_from_file_location(MODULE_NAME, self.path)
-        if spec is None or spec.loader is None:
-            return {"ok": False, "error": {"kind": "load", "type": "ImportError",
-                                           "message": f"cannot import {self.path.name}", "detail": ""}}
-        module = importlib.util.module_from_spec(spec)
+        name = self.path.name
+        try:
+            self.source = notebook.module_source(self.path, self.path.read_bytes())
+        except (OSError, ValueError) as exc:  # precheck refuses these first; a file changed since then
+            return {"ok": False, "error": {"kind": "load", "type": type(exc).__name__, "detail": "",
+                                           "message": protocol.clip(f"cannot import {name}: {exc}")}}
+        text = self.source.text  # tracebacks show the module's lines, not the notebook's JSON
+        linecache.cache[str(self.path)] = (len(text), None, text.splitlines(True), str(self.path))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(MODULE_NAME, loader=None))
+        module.__file__ = str(self.path)
+        module.__dict__.update(notebook.ipython_stand_ins(module.__dict__))
         try:
             with guarded(self.banned):
-                code = compile(self.path.read_bytes(), str(self.path), "exec", dont_inherit=True)
-                exec(code, module.__dict__)  # noqa: S102 - running the student's module is the point
+                for cell, code in notebook.compile_cells(self.source, str(self.path)):
+                    if self.source.notebook:
+                        running(cell.number)
+                    exec(code, module.__dict__)  # noqa: S102 - running the student's module is the point
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the student's import failed
-            header = error_header(exc, str(self.path), f"importing {self.path.name}")
+            header = error_header(exc, str(self.path), f"importing {name}", self.source.where)
             header["error"]["kind"] = "load"
             return header
         self.module = module
@@ -122,11 +158,27 @@ class Runner:
         return fn
 
     def _composed(self, composition: Dict[str, Any]) -> Callable[..., Any]:
-        """The student's own function for a composed op, else its steps over their other functions."""
+        """The student's own function for a composed op, else its steps over their other functions.
+
+        An own function that raises NotImplementedError (the template's stub, left as it is) counts as
+        absent when the steps are all there: the op falls back on them from that call on."""
         own = getattr(self.module, composition["own"], None)
-        if callable(own):
+        if not callable(own) or composition["own"] in self.stubs:
+            return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
+        try:
+            steps = {step[0]: self._function(step[0]) for step in composition["steps"]}
+        except LookupError:
             return own
-        return compose(composition, {step[0]: self._function(step[0]) for step in composition["steps"]})
+        fallback = compose(composition, steps)
+
+        def own_or_steps(*args: Any) -> Any:
+            try:
+                return own(*args)
+            except NotImplementedError:
+                self.stubs.add(composition["own"])
+                return fallback(*args)
+
+        return own_or_steps
 
     def handle(self, header: Dict[str, Any], tensors: Dict[str, torch.Tensor]) -> Tuple[Dict[str, Any], bytes]:
         """Answer one request: {"op": "call"|"vjp", "fn": name, "args": [specs], ...}."""
@@ -153,7 +205,7 @@ class Runner:
         except BaseException as exc:  # the student's exception, whatever it is, is a graded result
             if self.in_process and is_time_limit(exc):  # a check's time limit fired in their code
                 raise
-            return error_header(exc, str(self.path), fn_name), b""
+            return error_header(exc, str(self.path), fn_name, self.source.where), b""
 
     @staticmethod
     def _call(fn: Callable[..., Any], args: List[Any], echo: bool) -> Tuple[Dict[str, Any], bytes]:
@@ -214,7 +266,7 @@ def compose(composition: Dict[str, Any], functions: Dict[str, Callable[..., Any]
 
 def serve(sock: socket.socket, runner: Runner) -> None:
     """Load the submission, report, then answer requests until the grader closes the socket."""
-    protocol.send(sock, runner.load())
+    protocol.send(sock, runner.load(lambda cell: protocol.send(sock, {"running": {"cell": cell}})))
     while True:
         try:
             header, tensors = protocol.recv(sock)
@@ -250,6 +302,8 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     worker (`main`) and the fork-server's children (`autograder.runtime.forkserver`); stdout and stderr are the
     grader's output pipe by then."""
     torch.set_num_threads(1)
+    sys.breakpointhook = _no_breakpoint
+    os.environ["PYTHONBREAKPOINT"] = f"{__name__}._no_breakpoint"
     sock = socket.socket(fileno=fd)
     runner = Runner(Path(submission), settings.get("banned", ()), settings.get("contract"))
     try:

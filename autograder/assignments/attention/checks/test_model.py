@@ -44,20 +44,25 @@ def _state(grading: Any, submission: Any) -> Dict[str, Any]:
         state["comparison"] = comparison
         metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
         metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
-        if settings["heatmaps"]:
+        if settings["heatmaps"]:  # drawn on the other core while the checks go on; listed when they are there
             folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
-            try:
-                paths = heatmaps.visualize_model_comparison(comparison, folder)
-            except (OSError, ValueError, RuntimeError) as exc:  # pictures are extras: never cost points
-                metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
-                paths = []
-            grading.extra.setdefault("artifacts", []).extend(
-                {"kind": "heatmap", "path": str(p), "description": "production | student | difference"}
-                for p in paths)
+            grading.at_finish.append(functools.partial(_heatmaps_drawn, grading, metrics,
+                                                       heatmaps.render_in_background(comparison, folder)))
     except (loading.ModelUnavailableError, surgery.ModelIntegrationError, CheckFailed) as exc:
         state["error"] = exc
     grading.extra["model_state"] = state
     return state
+
+
+def _heatmaps_drawn(grading: Any, metrics: Dict[str, Any], finish: Any) -> None:
+    """Wait for the heatmaps and list them in the report (pictures are extras: they never cost points)."""
+    try:
+        paths = finish()
+    except (OSError, ValueError, RuntimeError) as exc:
+        metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
+        paths = []
+    grading.extra.setdefault("artifacts", []).extend(
+        {"kind": "heatmap", "path": str(p), "description": "production | student | difference"} for p in paths)
 
 
 @pytest.fixture

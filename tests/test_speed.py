@@ -1,0 +1,54 @@
+"""What makes a cold grade start faster: the plugin loads without torch, so that `pytest_configure` launches
+the worker before this process imports torch; a worker launched for a file that then fails its precheck is
+ended with its workdir; a grade computes with one torch thread and gives the caller's count back."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from autograder.assignments.attention import ASSIGNMENT
+from autograder.runtime.launcher import start_worker
+from autograder.runtime.submission import Submission
+from tests.grading_helpers import CORRECT, grade_quick, variant
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_plugin_loads_without_torch_or_hypothesis():
+    code = "import sys, autograder.plugin; print(sorted(m for m in ('torch', 'hypothesis') if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+def test_a_worker_launched_for_a_file_that_fails_its_precheck_is_ended(tmp_path):
+    empty = variant(tmp_path, "attention.py", "")
+    launched = start_worker(empty, banned=(), limits={}, hidden=(), contract=ASSIGNMENT.wire())
+    assert Path(launched.workdir).is_dir()
+    sub = Submission(empty, contract=ASSIGNMENT.wire(), launched=launched)
+    assert sub.load_error is not None and "is empty" in sub.load_error.message
+    assert not Path(launched.workdir).exists()
+    assert launched.process.stop() is not None  # already ended and reaped: its exit status is known
+
+
+def test_a_launched_worker_serves_the_submission(tmp_path):
+    launched = start_worker(CORRECT.resolve(), banned=(), limits={}, hidden=(), contract=ASSIGNMENT.wire())
+    with Submission(CORRECT, contract=ASSIGNMENT.wire(), launched=launched, import_timeout=120) as sub:
+        assert sub.load_error is None and "attention_scores" in sub.functions
+        Q = torch.randn(1, 3, 4)
+        torch.testing.assert_close(sub.call("attention_scores", Q, Q), Q @ Q.transpose(-2, -1) / 2)
+
+
+def test_a_grade_gives_the_callers_thread_count_back(tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grade_quick(CORRECT, tmp_path, extra=["-k", "test_shapes and scores"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

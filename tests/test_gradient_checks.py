@@ -12,6 +12,7 @@ from autograder.runtime.submission import Submission, SubmissionError
 from tests.grading_helpers import (
     CORRECT,
     FAST_CONFIG,
+    fast_config,
     by_id,
     grade_quick,
     passed,
@@ -139,3 +140,42 @@ def test_nan_gradients_inside_the_model_fail(tiny_gpt2: Path, out: Path) -> None
     assert checks["model.logits"]["status"] == "passed"  # the values are right ...
     assert checks["model.gradients"]["status"] == "failed"  # ... the gradients are NaN
     assert "NaN" in checks["model.gradients"]["message"]
+
+
+ZEROED = '''
+
+import functools as _functools
+
+import torch as _torch
+
+
+def _zeroed(fn):
+    """The right shapes and dtypes, still connected to the graph (gradients 0, not missing), values 0."""
+    @_functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        zero = lambda t: _torch.zeros_like(t) if t.dtype == _torch.bool else t * 0  # noqa: E731
+        return tuple(zero(t) for t in out) if isinstance(out, tuple) else zero(out)
+    return wrapper
+
+
+for _name in {names}:
+    globals()[_name] = _zeroed(globals()[_name])
+'''
+
+
+@pytest.mark.parametrize("assignment, names", [
+    ("multihead", ("split_heads", "merge_heads", "causal_mask", "multi_head_attention")),
+    ("block", ("layer_norm", "gelu", "feed_forward", "transformer_block")),
+])
+def test_right_shaped_zeros_earn_the_shapes_only_in_every_assignment(tmp_path: Path, assignment: str,
+                                                                      names: tuple) -> None:
+    """Each assignment's correct file with every output multiplied by 0 (shapes, dtypes and the graph
+    kept): contract, gradient and property checks need the reference's values first. Refusing a bad
+    n_heads with ValueError is its own contract, kept."""
+    source = (CORRECT.parent / assignment / "correct.py").read_text() + ZEROED.format(names=repr(names))
+    (tmp_path / "autograder.toml").write_text(fast_config(max_examples=3, assignment=assignment))
+    document = grade_quick(variant(tmp_path, f"zeroed_{assignment}.py", source), tmp_path,
+                           assignment=assignment)
+    assert {c.split(".")[1] for c in passed(document)} <= {"shapes", "not_divisible"}, sorted(passed(document))
+    assert any(c.endswith(".shapes") for c in passed(document))

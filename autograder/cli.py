@@ -1,7 +1,8 @@
 """The `autograder` command: `autograder grade PATH [--json OUT] [--html OUT]`, `autograder watch PATH`,
 `autograder batch SUBMISSIONS... --out DIR [--html]`,
 `autograder export REPORT --format classroom|gradescope|evaluation`, `autograder gradescope build --out ZIP`,
-`autograder evaluate REPORT --url URL`, `autograder assignments`.
+`autograder evaluate REPORT --url URL`, `autograder assignments`,
+`autograder train [--builtin]`, `autograder generate --prompt TEXT` (autograder/lm/commands.py).
 
 Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path, a directory, bad config, an
 unknown assignment or one that cannot be told from the file).
@@ -14,6 +15,7 @@ still write a 0-point result out of the course's maximum, so the service records
 Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
 Exit codes of `evaluate`: 0 the answer is stored, 2 a bad report, URL or missing key variable, 3 the endpoint gave no
 usable answer (unreachable, HTTP error, timeout, not a chat completion); the report is then unchanged.
+Exit codes of `train` and `generate`: 0 done, 2 usage error (no corpus and no download, a bad model folder).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from autograder import __version__
+from autograder.lm import commands as lm_commands
 
 EXIT_OK, EXIT_POINTS_LOST, EXIT_USAGE = 0, 1, 2
 EXIT_SERVICE = 3  # evaluate: the endpoint gave no usable answer
@@ -222,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"attention-autograder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     grading = argparse.ArgumentParser(add_help=False)  # what grade and batch share
-    grading.add_argument("--model", help="hub id or local directory of the model (default: config, distilgpt2)")
+    grading.add_argument("--model", help="hub id, local directory, or `builtin` (the model shipped in the "
+                                         "package); default: config, distilgpt2")
     grading.add_argument("--config", help="a course config file (autograder.toml format)")
     grading.add_argument("--assignment", metavar="NAME",
                          help="the assignment to grade with (default: inferred from each file's functions, else "
@@ -286,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_p = sub.add_parser("assignments", help="list the installed assignments, their functions and points")
     list_p.add_argument("--config", help="a course config file (its points are shown)")
     list_p.set_defaults(func=cmd_assignments)
+    lm_commands.add_parsers(sub)
     return parser
 
 

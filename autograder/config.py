@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # torch is not imported to read a config: the grader starts i
     import torch
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+NOT_GRADED_MODES = ("exclude", "incomplete")  # [model] not_graded: checks no model could run count or not
 
 
 class ConfigError(ValueError):
@@ -194,6 +195,11 @@ class Config:
     def model(self) -> Dict[str, Any]:
         return self.data["model"]
 
+    @property
+    def not_graded_counts(self) -> bool:
+        """Whether checks that could not run keep their points in the maximum (the grade is then incomplete)."""
+        return self.data["model"]["not_graded"] == "incomplete"
+
     def with_overrides(self, overrides: Dict[str, Any]) -> "Config":
         return Config(_merge(self.data, overrides), self.sources)
 
@@ -275,4 +281,7 @@ def load_config(explicit: Optional[Path] = None, assignment: Optional[Any] = Non
         data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))
         sources.append(source)
     data["assignment"] = assignment.name
+    if data["model"].get("not_graded") not in NOT_GRADED_MODES:
+        raise ConfigError(f"[model] not_graded must be one of {list(NOT_GRADED_MODES)}, "
+                          f"not {data['model'].get('not_graded')!r}")
     return Config(data, tuple(sources))

@@ -31,6 +31,15 @@ class CheckFailed(Diagnosable, AssertionError):
         self.message, self.hint, self.mistake, self.diagnose = message, hint, mistake, diagnose
 
 
+class NotGraded(Exception):
+    """Raised by a check this machine cannot run (no model at all): the check is reported as not graded,
+    never as points the student lost; `reason` (one line) says what is missing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 ERROR_HINTS = {  # by SubmissionError kind: the hint when nothing more specific is known
     "missing": "define every function of the contract with exactly the names in the assignment's template",
     "raised": "run your function on the example from the template to reproduce the error",

@@ -19,7 +19,7 @@ import pytest
 from autograder.assignments import Assignment, AssignmentError, registry
 from autograder.config import (Config, ConfigError, configured_assignment, course_layers, load_config,
                                packaged_assignment)
-from autograder.feedback import CheckFailed, hint_for
+from autograder.feedback import CheckFailed, NotGraded, hint_for
 from autograder.report import document as report_mod
 from autograder.report import neutralise, terminal
 from autograder.runtime.launcher import Launched, answer_paths, outside, start_worker
@@ -109,7 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grade-html", metavar="OUT", help="also write the report as a self-contained HTML page")
     group.addoption("--no-sandbox", action="store_true",
                     help="run student code in this process (for breakpoints and print-debugging)")
-    group.addoption("--model", metavar="NAME_OR_DIR", help="hub id or local directory of the model (default distilgpt2)")
+    group.addoption("--model", metavar="NAME_OR_DIR",
+                    help="hub id, local directory or `builtin` (the model shipped in the package); default distilgpt2")
     group.addoption("--grading-config", metavar="FILE", help="a course config file (autograder.toml format)")
     group.addoption("--assignment", metavar="NAME",
                     help="the assignment to grade with (default: inferred from the file's functions, else the "
@@ -276,6 +277,8 @@ def _outcome(call: pytest.CallInfo, limit_s: float, example_passed: bool = False
     if _timed_out(exc):
         detail = f": {exc.message}" if isinstance(exc, CallInterrupted) else ""
         return dict(TIME_LIMIT, message=f"{TIME_LIMIT['message']} ({limit_s:g} s){detail}")
+    if isinstance(exc, NotGraded):
+        return {"status": "not_graded", "message": exc.reason, "hint": None, "mistake": None}
     if isinstance(exc, CheckFailed):
         exc.resolve()
         return {"status": "failed", "message": exc.message, "hint": exc.hint, "mistake": exc.mistake}
@@ -306,10 +309,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
         record = _outcome(call, grading.config.timeout("check_s"),
                           example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
         points = grading.config.points(cid)
-        record.update(id=cid, section=cid.split(".")[0], max_score=points,
+        not_graded = record["status"] == "not_graded"
+        record.update(id=cid, section=cid.split(".")[0],
+                      max_score=points if not not_graded or grading.config.not_graded_counts else 0.0,
                       score=points if record["status"] == "passed" else 0.0, duration_s=round(call.duration, 4),
                       hidden=grading.config.is_hidden(cid))
         grading.results.append(record)
+        if not_graded:  # pytest says "skipped", with the reason, instead of a failure
+            result.outcome, result.longrepr = "skipped", (str(item.path), 0, f"not graded: {record['message']}")
+            return
         if result.failed:  # what pytest prints of it, at any --tb: student text neutralised
             teaching = record["hidden"] or (not record.get("internal") and item.config.stash.get(_QUIET, False))
             result.longrepr = (_teaching_repr(report_mod.public_check(record)) if teaching

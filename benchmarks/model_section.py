@@ -33,7 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from autograder.assignments.attention.checks import test_model as checks  # noqa: E402
+from autograder.checks import model_section  # noqa: E402
 from autograder.assignments.attention.contract import PROMPT_EXAMPLE  # noqa: E402
 from autograder.grade import grade  # noqa: E402
 from autograder.model import (
@@ -41,7 +41,7 @@ from autograder.model import (
     heatmaps,  # noqa: E402
     loading,  # noqa: E402
 )
-from autograder.model.loading import ModelUnavailableError, one_cpu_thread  # noqa: E402
+from autograder.model.loading import one_cpu_thread  # noqa: E402
 from reference.attention import scaled_dot_product_attention  # noqa: E402
 
 
@@ -81,25 +81,23 @@ def timed(parts: Dict[str, List[float]], name: str, fn: Callable) -> Callable:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="hub id or model directory (default: distilgpt2, else seeded)")
+    parser.add_argument("--model", default=None,
+                        help="hub id, model directory or builtin (default: distilgpt2, else seeded)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--submission", default=str(REPO / "student_submissions" / "correct.py"))
     args = parser.parse_args()
 
     start = time.perf_counter()
-    try:
-        # the grader's own per-process cache, so the graded runs below reuse this very model
-        model, tokenizer = checks._load(args.model or loading.DEFAULT_MODEL)
-        source = args.model or "distilgpt2 (cached)"
-    except ModelUnavailableError:
-        if args.model:
-            raise
+    # the grader's own per-process cache (with the default fallback), so the graded runs below reuse this model
+    model, tokenizer, choice = model_section.load(args.model or loading.DEFAULT_MODEL, True)
+    source = f"{choice.name} ({choice.why})"
+    if choice.name == loading.BUILTIN_MODEL and not args.model:  # distilgpt2 is not cached: its shape instead
         from tests.model_fixtures import save_seeded_gpt2
 
         folder = save_seeded_gpt2(Path(tempfile.mkdtemp()) / "distilgpt2-seeded")
         start = time.perf_counter()
         args.model = str(folder)
-        model, tokenizer = checks._load(args.model)
+        model, tokenizer, _ = model_section.load(args.model, True)
         source = "seeded distilgpt2-shaped GPT-2 (distilgpt2 is not cached)"
     load_s = time.perf_counter() - start
     device = model.device

@@ -114,4 +114,4 @@ def test_assignments_command_lists_functions_and_points(capsys, tmp_path, monkey
 
 def test_grade_with_an_unknown_assignment_is_a_usage_error(capsys):
     assert main(["grade", str(SUBMISSIONS / "correct.py"), "--assignment", "nope"]) == 2
-    assert capsys.readouterr().err.strip() == "autograder: no assignment 'nope'; installed: attention, block, multihead"
+    assert capsys.readouterr().err.strip() == "autograder: no assignment 'nope'; installed: attention, block, embeddings, multihead, tinygpt, tokenization"

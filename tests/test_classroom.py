@@ -17,6 +17,7 @@ import pytest
 from autograder import cli
 from autograder.config import load_config
 from autograder.report import exports as views
+from autograder.report import neutralise
 from tests.grading_helpers import FAST_CONFIG, REPO, grade_quick
 
 HOSTILE = REPO / "tests" / "hostile" / "forge_classroom.py"
@@ -122,10 +123,10 @@ def test_views_neutralise_whatever_the_worker_sends(hostile_report):
 
 @pytest.mark.parametrize("text", ["::error::x", "  ::x", "\t\u00a0\u2003::x", "\ufeff::x", "\u180e::x",
                                   "a ##[x", "###[x", "a\r::x", "a\u2028::x", "a\x85::x", "::", "\u200b::x"])
-def test_workflow_commands_neutralises_every_form(text):
-    neutral = views.workflow_commands(text)
+def test_the_workflow_neutraliser_neutralises_every_form(text):
+    neutral = neutralise.workflow(text)
     assert not any(is_command(line) for line in runner_lines(neutral)), repr(neutral)
-    assert views.workflow_commands(neutral) == neutral  # idempotent
+    assert neutralise.workflow(neutral) == neutral  # idempotent
 
 
 def test_scores_are_finite_and_rounded():

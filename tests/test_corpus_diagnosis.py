@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import torch
 
 from autograder.assignments.attention.contract import ASSIGNMENT
 from autograder.batch.runner import run_batch
@@ -26,6 +27,7 @@ from tests.grading_helpers import SUBMISSIONS, fast_config
 pytestmark = pytest.mark.slow
 CORPUS = sorted((SUBMISSIONS / "realistic").glob("*.py"))
 RAISING = ("raises_", "wrong_module")  # ids of mistakes explained from an error
+WRONG_SHAPE = "wrong_shape_for_"  # ids of wrong shapes explained by the input kind that shows them
 
 
 def expected_mistake(path: Path) -> str:
@@ -59,17 +61,18 @@ def example_passes(path: Path) -> Dict[str, bool]:
     return runs
 
 
-def reproduced_error(path: Path, hint: str) -> str:
-    """Run the hint's three-line reproducer with the file's functions; the type of what it raises."""
+def reproduced(path: Path, hint: str) -> Any:
+    """Run the hint's three-line reproducer with the file's functions: the type name of what it raises, or
+    the value of its last line."""
     lines = snippet_lines(hint)
     assert len(lines) == 3 and lines[0] == "import torch", hint
     namespace: Dict[str, Any] = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - our own corpus file
     try:
-        exec("\n".join(lines), namespace)  # noqa: S102
+        exec("\n".join(lines[:2]), namespace)  # noqa: S102
+        return eval(lines[2], namespace)  # noqa: S307
     except Exception as exc:  # noqa: BLE001 - the error is the point
         return type(exc).__name__
-    return "nothing"
 
 
 def test_the_corpus_covers_every_kind_of_mistake() -> None:
@@ -94,7 +97,13 @@ def test_each_realistic_mistake_is_named(reports: Dict[str, Dict[str, Any]], pat
         for check in named:  # the hint names the error of the smallest failing input, its reproducer raises it
             shown = re.search(r"\((\w+)(?: at `.*`)?\)[:.]", check["hint"])
             error = "AttributeError" if expected == "wrong_module" else shown and shown.group(1)
-            assert error and reproduced_error(path, check["hint"]) == error, check["hint"]
+            assert error and reproduced(path, check["hint"]) == error, check["hint"]
+    if expected.startswith(WRONG_SHAPE):
+        for check in named:  # the reproducer's last line gives the shape(s) the hint says
+            shape = re.search(r"\(it returns (\[[\d, ]*\]|\(\[[\d, \[\]]*\]\)) for", check["hint"])
+            got = reproduced(path, check["hint"])
+            shown = str(list(got)) if isinstance(got, torch.Size) else f"({', '.join(str(list(s)) for s in got)})"
+            assert shape and shown == shape.group(1), check["hint"]
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)

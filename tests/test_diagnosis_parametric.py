@@ -190,3 +190,8 @@ def test_nan_is_named_with_the_reference_there_never_up_to_nan() -> None:
 def test_property_messages_say_nan_rather_than_up_to_nan() -> None:
     assert worst(torch.tensor([0.1, -0.5])) == "by up to 0.5"
     assert worst(torch.tensor([[0.1, float("nan")]])) == "with NaN at 1 of 2 entries (first at index [0, 1])"
+
+
+def test_line_advice_leaves_axes_counted_from_the_end_alone() -> None:
+    assert "transpose(1, 2)" in errors.line_advice(errors.Raised("IndexError", "", "k.transpose(1, 2)"))
+    assert errors.line_advice(errors.Raised("RuntimeError", "", "weights.transpose(-2, -1) @ V")) == ""

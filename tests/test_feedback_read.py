@@ -103,7 +103,7 @@ def test_the_templates_stub_costs_no_points(tmp_path):
 
 
 def test_one_pictures_line_for_all_heatmaps():
-    document = {"submission": {"name": "a.py", "load_error": None, "output": ""}, "assignment": "attention",
+    document = {"status": "graded", "environment": {}, "submission": {"name": "a.py", "load_error": None, "output": ""}, "assignment": "attention",
                 "sections": {}, "score": 0, "max_score": 0, "checks": [],
                 "artifacts": [{"kind": "heatmap", "path": f"/r/report-heatmaps/layer0_head{h:02d}.png"}
                               for h in range(12)]}

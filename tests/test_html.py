@@ -157,14 +157,15 @@ GREEN, RED, VIRIDIS_YELLOW = (0x1A, 0x7F, 0x37), (0xCF, 0x22, 0x2E), (253, 231, 
 def test_excerpt_points_at_the_named_line_or_the_named_function(tmp_path: Path) -> None:
     lines = ["import torch", "", "def attention_scores(Q, K):", "    s = Q @ K", "    return s / 0", "",
              "def attention_weights(scores, mask=None):", *[f"    x{i} = {i}" for i in range(40)], "    return x0"]
-    at = source.excerpt(lines, "attention_scores raised ZeroDivisionError: at line 1 is a lie at line 5 (return s / 0)")
+    module = source.from_lines(lines)
+    at = source.excerpt(module, "attention_scores raised ZeroDivisionError: at line 1 is a lie at line 5 (s / 0)")
     assert at.mark == 5 and at.numbered()[0] == (3, lines[2]) and at.numbered()[-1] == (7, lines[6])
-    whole = source.excerpt(lines, "attention_weights: weights differ (aggregate_values is fine)")
+    whole = source.excerpt(module, "attention_weights: weights differ (aggregate_values is fine)")
     assert whole.mark is None and whole.first == 7 and len(whole.lines) == source.MAX_FUNCTION_LINES
     assert whole.more == 42 - source.MAX_FUNCTION_LINES
-    assert source.excerpt(lines, "scaled_dot_product_attention is not defined in your file") is None
-    assert source.excerpt(lines, "at line 999 (out of range)") is None
-    long = source.excerpt(["x = '" + "a" * 500 + "'"], "at line 1")
+    assert source.excerpt(module, "scaled_dot_product_attention is not defined in your file") is None
+    assert source.excerpt(module, "at line 999 (out of range)") is None
+    long = source.excerpt(source.from_lines(["x = '" + "a" * 500 + "'"]), "at line 1")
     assert len(long.lines[0]) <= source.MAX_LINE_CHARS + 2
 
 
@@ -172,7 +173,7 @@ def test_source_is_read_only_when_it_is_the_graded_file(tmp_path: Path) -> None:
     path = tmp_path / "s.py"
     path.write_text("def f():\n    return 1\n")
     sub = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    assert source.graded_source(sub) == ["def f():", "    return 1"]
+    assert source.graded_source(sub).cells[0].source == "def f():\n    return 1\n"
     path.write_text("def f():\n    return 2\n")  # edited after grading: its lines would mislead
     assert source.graded_source(sub) is None
     assert source.graded_source({**sub, "path": str(tmp_path / "gone.py")}) is None
@@ -268,6 +269,48 @@ def test_grade_html_writes_the_page_of_the_report(tmp_path: Path) -> None:
     marked = [a for t, a in markup.tags if t == "tr" and a.get("class") == "mark"]
     assert marked and f">{at + 1}</td>" in text  # the inserted raise, marked at its line
     assert "raise ValueError('<img src=x onerror=alert(1)>')" in "".join(markup.text)
+
+
+def test_grade_html_of_a_notebook_shows_the_cell_and_its_line(tmp_path: Path) -> None:
+    """A notebook submission's page shows the student's own lines, numbered within the code cell the
+    failure names ("code cell 3, line N"), not the notebook's JSON."""
+    import nbformat
+
+    lines = (SUBMISSIONS / "correct.py").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("return") and i > next(
+        j for j, l in enumerate(lines) if l.startswith("def attention_scores")))
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at, f"{indent}raise ValueError('<b>cell</b>')")
+    cells = [nbformat.v4.new_markdown_cell("# My attention"), nbformat.v4.new_code_cell("%matplotlib inline"),
+             nbformat.v4.new_code_cell("x = 1\ny = 2"), nbformat.v4.new_code_cell("\n".join(lines))]
+    submission = tmp_path / "lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(submission))
+    config = tmp_path / "autograder.toml"
+    config.write_text(FAST_CONFIG)
+    report, out = tmp_path / "report.json", tmp_path / "report.html"
+    assert cli.main(["grade", str(submission), "--json", str(report), "--html", str(out), "--config", str(config)]) == 1
+    assert any(f"at code cell 3, line {at + 1} (" in c["message"] for c in json.loads(report.read_text())["checks"])
+    text = out.read_text()
+    markup = assert_inert(text)
+    shown = "".join(markup.text)
+    assert "your code, code cell 3 (its lines):" in shown and "Your source lines are not shown" not in shown
+    assert "raise ValueError('<b>cell</b>')" in shown and '"cell_type"' not in shown  # its Python, not JSON
+    marked = text.index('<tr class=mark><td class="ln">')
+    assert text[marked:].startswith(f'<tr class=mark><td class="ln">{at + 1}</td>')
+
+
+def test_excerpt_of_a_notebook_stays_in_the_cell_it_names() -> None:
+    from autograder.runtime import notebook
+
+    module = notebook.assemble(["import torch", "def attention_scores(Q, K):\n    s = Q @ K\n    return s / 0",
+                                "z = 3"], notebook=True)
+    at = source.excerpt(module, "ZeroDivisionError at code cell 2, line 3 (return s / 0)")
+    assert (at.cell, at.mark, at.numbered()) == (2, 3, [(1, "def attention_scores(Q, K):"), (2, "    s = Q @ K"),
+                                                        (3, "    return s / 0")])
+    whole = source.excerpt(module, "attention_scores: scores differ")
+    assert (whole.cell, whole.first, whole.mark, len(whole.lines)) == (2, 1, None, 3)
+    assert source.excerpt(module, "at line 3 (a module line is not how a notebook's lines are named)") is None
+    assert source.excerpt(module, "at code cell 3, line 2 (out of the cell)") is None
 
 
 @pytest.mark.slow

@@ -2,14 +2,18 @@
 kernel `python3` from ipykernel), offline: the model is a small seeded GPT-2 saved here and named through
 AUTOGRADER_MODEL, the course config through AUTOGRADER_CONFIG.
 
-- attention_lesson.ipynb with its TODOs filled in runs every cell, and its last cell grades the notebook
-  file itself to full marks, with the result table and the heatmaps inline;
-- left as handed out (TODOs open), the grader still imports it: the demo cells are Jupyter-only;
+- each lesson (attention_lesson, multihead_lesson, block_lesson.ipynb) with its TODOs filled in from the
+  assignment's correct submission runs every cell, and its last cell grades the notebook file itself to
+  full marks, model section included, with the result table (and, where the capstone draws them, the
+  heatmaps) inline;
+- left as handed out (TODOs open), the grader still imports it and grades it (0 points, no crash): the
+  demo cells are Jupyter-only;
 - model_comparison.ipynb loads the model, injects the reference attention (and a buggy one), compares and
   draws the heatmaps.
 """
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 from pathlib import Path
@@ -19,35 +23,43 @@ import nbformat
 import pytest
 import torch
 
-from autograder.assignments.attention.contract import ASSIGNMENT as ATTENTION
+from autograder.assignments import registry
 from autograder.runtime.submission import Submission, SubmissionError
-from tests.grading_helpers import REPO
+from tests.grading_helpers import REPO, SUBMISSIONS, fast_config, grade_quick
 from tests.model_fixtures import TOKENIZER_FILES, gpt2_tokenizer
 
 LESSONS = REPO / "student_submissions" / "notebooks"
 LESSON, DEMO = LESSONS / "attention_lesson.ipynb", LESSONS / "model_comparison.ipynb"
-FUNCTIONS = ["linear_projections", "attention_scores", "attention_weights", "aggregate_values"]
-SOLUTION = {  # what replaces each TODO's `raise NotImplementedError(...)`
-    "section 1: linear_projections": "return x @ W_q, x @ W_k, x @ W_v",
-    "section 2: attention_scores": "return Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])",
-    "section 3: attention_weights": "if mask is not None:\n        scores = scores.masked_fill(~mask, float('-inf'))\n"
-                                    "    return torch.softmax(scores, dim=-1)",
-    "section 4: aggregate_values": "return weights @ V",
-}
+CORRECT = {"attention": SUBMISSIONS / "correct.py", "multihead": SUBMISSIONS / "multihead" / "correct.py",
+           "block": SUBMISSIONS / "block" / "correct.py"}  # what fills each lesson's TODOs
+ASSIGNMENTS = list(CORRECT)
+# what each solved lesson prints on its way (its worked example's shapes), and the heatmaps its grade draws
+PRINTED = {"attention": "Q (1, 6, 64) K (1, 6, 64) V (1, 6, 64)", "multihead": "out (1, 6, 768) weights (1, 12, 6, 6)",
+           "block": "out (1, 6, 768)"}
+HEATMAPS = {"attention": 2, "multihead": 2, "block": 0}  # the block capstone returns no attention weights
 CONFIG = ("[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 30\nimport_s = 60\n"
           "[model]\nenabled = true\ncontinuation_tokens = 2\n")
 
 pytestmark = pytest.mark.timeout(900, method="thread")
 
 
-def solved(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook with every TODO cell's `raise NotImplementedError("section N: ...")` replaced by a
-    correct body."""
+def lesson(assignment: str) -> Path:
+    return LESSONS / f"{assignment}_lesson.ipynb"
+
+
+def solved(notebook: nbformat.NotebookNode, correct: Path) -> nbformat.NotebookNode:
+    """The notebook with every TODO cell's function replaced by the one of `correct` (a correct .py of the
+    assignment); `correct`'s other functions (helpers, an optional composition) go into the last TODO cell."""
+    text = correct.read_text()
+    functions = {node.name: ast.get_source_segment(text, node) for node in ast.parse(text).body
+                 if isinstance(node, ast.FunctionDef)}
     todo = [c for c in notebook.cells if "todo" in c.metadata.get("tags", [])]
     assert len(todo) == 4
-    for cell in todo:
-        key = re.search(r'raise NotImplementedError\("(.+?)"\)', cell.source).group(1)
-        cell.source = cell.source.replace(f'raise NotImplementedError("{key}")', SOLUTION[key])
+    named = [re.search(r"^def (\w+)\(", cell.source, re.M).group(1) for cell in todo]
+    for cell, name in zip(todo, named):
+        cell.source = functions[name]
+    todo[-1].source = "\n\n\n".join([source for name, source in functions.items() if name not in named]
+                                     + [todo[-1].source])
     return notebook
 
 
@@ -102,15 +114,29 @@ def offline_course(tmp_path: Path, small_gpt2: Path, monkeypatch: pytest.MonkeyP
     return tmp_path
 
 
-def test_the_lesson_as_handed_out_is_importable_by_the_grader(tmp_path: Path) -> None:
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_lesson_as_handed_out_is_importable_by_the_grader(assignment: str, tmp_path: Path) -> None:
     """Its TODOs raise, but only when called: the worked-example cells are under __main__, so the grader
     imports the four functions (and would grade the sections a student has done)."""
-    copy = shutil.copy(LESSON, tmp_path / LESSON.name)
-    with Submission(copy, import_timeout=60, contract=ATTENTION.wire()) as sub:
+    contract = registry.get(assignment)
+    copy = shutil.copy(lesson(assignment), tmp_path / lesson(assignment).name)
+    with Submission(copy, import_timeout=60, contract=contract.wire()) as sub:
         assert sub.load_error is None
-        assert list(sub.functions) == FUNCTIONS
-        with pytest.raises(SubmissionError, match="NotImplementedError: section 2: attention_scores"):
-            sub.call("attention_scores", torch.zeros(1, 6, 64), torch.zeros(1, 6, 64))
+        assert list(sub.functions) == [f.name for f in contract.functions if not f.optional]
+        second = contract.functions[1]  # called with its worked example's inputs
+        with pytest.raises(SubmissionError, match=f"NotImplementedError: section 2: {second.name}"):
+            sub.call(second.name, *contract.worked_example(second.section))
+
+
+@pytest.mark.parametrize("assignment", ["multihead", "block"])
+def test_the_lesson_as_handed_out_is_graded_without_crashing(assignment: str, tmp_path: Path) -> None:
+    """Graded as handed out (model section off): every section scores 0, each failure says which TODO."""
+    (tmp_path / "autograder.toml").write_text(fast_config(max_examples=2, assignment=assignment))
+    copy = Path(shutil.copy(lesson(assignment), tmp_path / lesson(assignment).name))
+    document = grade_quick(copy, tmp_path, assignment=assignment)
+    assert document["assignment"] == assignment and document["submission"]["load_error"] is None
+    assert document["score"] == 0 and document["checks"]
+    assert any("NotImplementedError: section 1:" in c["message"] for c in document["checks"])
 
 
 def test_the_lesson_has_theory_shapes_and_the_worked_example() -> None:
@@ -125,21 +151,42 @@ def test_the_lesson_has_theory_shapes_and_the_worked_example() -> None:
     assert "D_MODEL = D_K = 64" in code_cells(notebook)[1].source
 
 
+def test_the_new_lessons_have_theory_shapes_and_the_worked_example() -> None:
+    for assignment, formulas, shapes in (
+            ("multihead", [r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W_O", r"\sqrt{d_{head}}",
+                           r"\mathrm{mask}_{tk} = [\,k \le t\,]", r"\mathrm{merge}(A V_h)\, W_O"],
+             ["$[1, 6, 768] \\to [1, 12, 6, 64]$", "$[6, 6]$", "weights $[1, 12, 6, 6]$"]),
+            ("block", [r"h = x + \mathrm{Attn}\big(\mathrm{LN}_1(x)\big)", r"\sqrt{\sigma^2 + \epsilon}",
+                       r"0.044715\, x^3", r"\mathrm{GELU}(x W_1 + b_1)\, W_2 + b_2"],
+             ["$[1, 6, 768]$", "[1, 6, 3072]", "d_{ff} = 3072"])):
+        notebook = nbformat.read(str(lesson(assignment)), as_version=4)
+        markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+        for piece in formulas + shapes:
+            assert piece in markdown, (assignment, piece)
+        assert 'PROMPT_EXAMPLE = "The cat sat on the mat"' in code_cells(notebook)[1].source
+        assert "D_MODEL, N_HEADS" in code_cells(notebook)[1].source
+        sections = registry.get(assignment).sections
+        for number, function in enumerate(registry.get(assignment).functions, start=1):
+            assert f'raise NotImplementedError("section {number}: {function.name}")' in "".join(
+                c.source for c in code_cells(notebook)), (assignment, function.name, sections)
+
+
 @pytest.mark.slow
-def test_solved_lesson_runs_and_grades_itself_to_full_marks(offline_course: Path) -> None:
-    path = offline_course / LESSON.name
-    nbformat.write(solved(nbformat.read(str(LESSON), as_version=4)), str(path))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solved_lesson_runs_and_grades_itself_to_full_marks(assignment: str, offline_course: Path) -> None:
+    path = offline_course / lesson(assignment).name
+    nbformat.write(solved(nbformat.read(str(lesson(assignment)), as_version=4), CORRECT[assignment]), str(path))
     notebook = execute(path)
     cells = [outputs(c) for c in code_cells(notebook)]
     assert all(not c["errors"] for c in cells)
-    assert "Q (1, 6, 64) K (1, 6, 64) V (1, 6, 64)" in "".join(c["text"] for c in cells)
-    assert any(c["images"] for c in cells[:-1])  # the worked example's weights, drawn inline
+    assert PRINTED[assignment] in "".join(c["text"] for c in cells)
+    assert any(c["images"] for c in cells[:-1])  # the worked example, drawn inline
     last = cells[-1]
     assert "Your score: 100 / 100" in last["text"], last["text"][-3000:]
     table = re.search(r"section\s+points\s+checks\n(.*?)\ntotal\s+100 / 100", last["text"], re.S)
     assert table and all(re.search(rf"^{s}\s+(\d+) / \1\b", table.group(1), re.M)
-                         for s in ("projections", "scores", "softmax", "values", "attention", "model"))
-    assert last["images"] == 2  # heatmaps of the student's attention inside the model, inline
+                         for s in registry.get(assignment).sections), last["text"][-3000:]
+    assert last["images"] == HEATMAPS[assignment]  # the student's attention inside the model, inline
 
 
 @pytest.mark.slow

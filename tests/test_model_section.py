@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from autograder.checks import model_section
 from autograder.grade import grade
+from autograder.lm import BUILTIN_DIR
+from autograder.model import loading
+from autograder.report import terminal
 from tests.grading_helpers import SUBMISSIONS, by_id
 from tests.model_fixtures import gpt2_dir, minilm_dir  # noqa: F401  (gpt2_dir is a fixture)
 
@@ -22,6 +27,14 @@ def grade_with_model(path: Path, model: Path, out: Path) -> dict:
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-section")
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_cache() -> Iterator[None]:
+    """Each test loads its own model: the grader keeps one per process and name, whatever the environment."""
+    model_section.load.cache_clear()
+    yield
+    model_section.load.cache_clear()
 
 
 def model_lost(document: dict) -> set:
@@ -85,10 +98,60 @@ def test_correct_on_pretrained_minilm_encoder(out):
     assert document["metrics"]["model"]["last_hidden_max_abs_diff"] < 1e-4
 
 
-def test_model_unavailable_offline_is_one_clear_message(out, tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_CACHE", str(tmp_path))
+def offline_without_a_cache(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    """A machine without the hub and with an empty model cache, as a new user's."""
+    monkeypatch.setenv("AUTOGRADER_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.mark.slow
+def test_offline_without_a_cache_the_builtin_model_runs_and_the_report_says_why(out, tmp_path, monkeypatch):
+    offline_without_a_cache(monkeypatch, tmp_path)
     document = grade_with_model(SUBMISSIONS / "correct.py", Path("distilgpt2"), out)
-    message = by_id(document)["model.runs"]["message"]
-    assert "distilgpt2" in message and "Traceback" not in message
-    assert model_lost(document) == MODEL_CHECKS and document["score"] == 80
+    assert model_lost(document) == set() and document["score"] == document["max_score"] == 100
+    model = document["environment"]["model"]
+    assert model["name"] == "builtin" and Path(model["source"]) == BUILTIN_DIR
+    assert "distilgpt2 is not cached" in model["why"] and "HF_HUB_OFFLINE=1" in model["why"]
+    metrics = document["metrics"]["model"]
+    assert metrics["heads"] == 2 and metrics["tokens"][0] == list("The cat sat on the mat")  # 22 characters
+    assert len([a for a in document["artifacts"] if a["kind"] == "heatmap"]) == 2
+    shown = terminal.render(document, out / "report.json")
+    assert "model: builtin (distilgpt2 is not cached" in shown and "What to fix" not in shown
+
+
+@pytest.mark.slow
+def test_a_mistake_loses_model_points_on_the_builtin_model_selected_by_name(out):
+    document = grade_with_model(SUBMISSIONS / "buggy_no_scaling.py", Path("builtin"), out)
+    assert document["environment"]["model"]["why"] == "selected by name (builtin)"
+    assert {"model.attention_weights", "model.logits"} <= model_lost(document)
+    assert by_id(document)["model.attention_weights"]["mistake"] == "no_scaling"
+
+
+def grade_without_any_model(out: Path, config: str) -> dict:
+    (out / "autograder.toml").write_text(MODEL_CONFIG + config)
+    return grade(SUBMISSIONS / "correct.py", out / "no-model.json", model="distilgpt2",
+                 config_file=out / "autograder.toml", echo=False)
+
+
+def test_no_model_at_all_is_not_graded_and_left_out_of_the_maximum(tmp_path, monkeypatch):
+    offline_without_a_cache(monkeypatch, tmp_path)
+    monkeypatch.setattr(loading, "BUILTIN_DIR", tmp_path / "no-builtin")  # the package lost its model too
+    document = grade_without_any_model(tmp_path, "")
+    model_checks = [c for c in document["checks"] if c["section"] == "model"]
+    assert {c["status"] for c in model_checks} == {"not_graded"} and len(model_checks) == len(MODEL_CHECKS)
+    assert document["score"] == document["max_score"] == 80 and document["status"] == "graded"
+    assert document["feedback"] == []  # never under "What to fix"
+    [missing] = document["not_graded"]
+    assert missing["section"] == "model" and missing["checks"] == 5 and not missing["counted"]
+    assert "distilgpt2 is not cached" in missing["reason"] and "built-in model is missing" in missing["reason"]
+    assert document["environment"]["model"] == {"name": "distilgpt2", "source": None, "why": missing["reason"]}
+    shown = terminal.render(document, tmp_path / "no-model.json")
+    assert shown.count(missing["reason"]) == 1 and "What to fix" not in shown and "not graded" in shown
+
+
+def test_no_model_kept_in_the_maximum_marks_the_grade_incomplete(tmp_path, monkeypatch):
+    offline_without_a_cache(monkeypatch, tmp_path)
+    document = grade_without_any_model(tmp_path, "[model]\nfallback = false\nnot_graded = \"incomplete\"\n")
+    assert document["score"] == 80 and document["max_score"] == 100 and document["status"] == "incomplete"
+    assert document["not_graded"][0]["counted"] and document["feedback"] == []
+    assert "(incomplete)" in terminal.render(document, tmp_path / "no-model.json")

@@ -79,7 +79,6 @@ def test_pytest_tells_each_lost_check_once_and_an_explicit_tb_keeps_the_sections
     assert staff.returncode == 1, staff.stdout[-2000:]
     failures = staff.stdout.split("= FAILURES =")[1].split("short test summary")[0]
     assert "[scores.values] failed: hidden check" in failures
-    assert "def compare" not in failures and "Failing test case" not in failures and "Traceback" not in failures
     assert "short test summary" in staff.stdout
 
 

@@ -19,7 +19,8 @@ from autograder.runtime import notebook
 
 GROUP = "autograder.assignments"
 BUILTIN = ("autograder.assignments.attention", "autograder.assignments.multihead",
-           "autograder.assignments.block")  # each package's ASSIGNMENT
+           "autograder.assignments.block", "autograder.assignments.embeddings",
+           "autograder.assignments.tokenization", "autograder.assignments.tinygpt")  # each package's ASSIGNMENT
 
 
 class AssignmentError(ValueError):

@@ -255,15 +255,23 @@ def _grade_reference(settings: Settings) -> Dict[str, Any]:
 
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
-    """What the reference implementation lost points on (a bad config, or this machine's problem, e.g. no
-    model), or None."""
-    lost = [c for c in document["checks"] if c["status"] != "passed"]
+    """What the reference implementation lost points on (a bad config, or this machine's problem), or None;
+    a section not graded on this machine (no model) costs no points and is `warm_up_notice`'s."""
+    lost = [c for c in document["checks"] if c["status"] not in ("passed", "not_graded")]
     if not lost:
         return None
     first = lost[0]["message"].splitlines()[0]
     return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
             f"machine, so every grade of this batch would be wrong: {', '.join(c['id'] for c in lost)} lost "
             f"({first}); nothing was graded (fix the config, give --model DIR, or set [model] enabled = false)")
+
+
+def warm_up_notice(document: Dict[str, Any]) -> Optional[str]:
+    """The sections the warm-up could not grade on this machine (e.g. no model), or None: a warning, not a
+    reason to stop (those checks are not graded for anyone)."""
+    missing = report_mod.not_graded(document["checks"])
+    return "; ".join(f"the {m['section']} section is not graded on this machine: {m['reason']}"
+                     for m in missing) or None
 
 
 # -- the unit of work ----------------------------------------------------------------------------
@@ -401,7 +409,8 @@ def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict
     }) for cid in ids]
     submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
                   "functions": [], "load_error": message, "output": ""}
-    env = report_mod.environment(config, True, [], job.settings.model or str(config.model["name"]))
+    model = report_mod.model_entry(job.settings.model or str(config.model["name"]), enabled=config.model["enabled"])
+    env = report_mod.environment(config, True, [], model)
     document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds, assignment=spec)
     report_mod.write(document, job.report)
 
@@ -502,9 +511,13 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
             bar.set_description("warming up")
             started = time.monotonic()
             for settings in dict.fromkeys(job.settings for job in todo):  # each assignment of the batch
-                problem = warm_up_problem(warm(settings))
+                document = warm(settings)
+                problem = warm_up_problem(document)
                 if problem:
                     raise ReferenceLosesPoints(problem)
+                notice = warm_up_notice(document)
+                if notice:
+                    bar.write(f"autograder batch: warning: {notice}", file=sys.stderr)
             warm_up_s = time.monotonic() - started
             bar.set_description("grading")
             bar.reset()  # rate and time left count from here, not from the start of the warm-up

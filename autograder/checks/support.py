@@ -114,6 +114,12 @@ def _digits(value: float, other: float) -> str:
     return f"{value:.{min(max(needed, 6), 17)}g}"
 
 
+def _shapes(shapes: list) -> str:
+    """'[2, 4, 4]', or '([2, 4, 8], [2, 4, 4])' for several outputs ('?' for one that is not a tensor)."""
+    text = [str(s) if s is not None else "?" for s in shapes]
+    return text[0] if len(text) == 1 else f"({', '.join(text)})"
+
+
 def copied(value: Any) -> Any:
     """A trusted copy of an input: tensors cloned, dicts of them (a block's params) copied entry by entry."""
     if isinstance(value, Tensor):
@@ -215,7 +221,9 @@ class Checker:
         try:
             return self.validate(value, op, expected)
         except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
-            failure.diagnose = failure.diagnose or self.diagnoser(op, args, value)
+            if failure.diagnose is None:
+                catalogued = self.diagnoser(op, args, value)
+                failure.diagnose = lambda: catalogued() or self.explain_shape(submission, op)
             raise
 
     @contextlib.contextmanager
@@ -284,7 +292,7 @@ class Checker:
         the catalogued mistake that raises it, else (given the `submission` and the error's `message`) the
         input kind that makes it raise, found by re-running the op through the seam (`explain_error`)."""
         catalogued = self._deferred("diagnose_error", op, args, *raised)
-        frozen = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+        frozen = tuple(copied(a) for a in args)
 
         def run() -> Any:
             found = catalogued()
@@ -296,32 +304,64 @@ class Checker:
 
     def explain_error(self, submission: Any, op: str, args: Sequence[Any], raised: Tuple[str, str],
                       message: str) -> Any:
-        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer), or None when
-        the assignment has no ladder of input kinds."""
-        catalogue = self.assignment.catalogue()
-        ladder = getattr(catalogue, "ladder", None)
+        """Why the op raised on `args` (a Mistake whose hint ends with a three-line reproducer): the input kind
+        that makes it raise, else the kind on which it answers with the wrong shape (a gradient check's
+        cotangents then cannot fit), else these sizes; None when the assignment has no ladder of input kinds."""
+        found = self._explain(submission, op, shapes=False) or self._explain(submission, op, shapes=True)
+        if found is None and self._ladder() is not None:  # every kind works: the failure needs these sizes
+            op = self.op(op)
+            found = errors.raises_on_input(errors.raised_from(*raised, message), self._your(op),
+                                           self._section(op), self.snippet(op, args, submission.functions))
+        return found
+
+    def explain_shape(self, submission: Any, op: str) -> Any:
+        """Why the op answers with the wrong structure or shape: the input kind that shows it (with a
+        reproducer ending in .shape), or None when every kind shows it or none does."""
+        return self._explain(submission, op, shapes=True)
+
+    def _explain(self, submission: Any, op: str, shapes: bool) -> Any:
+        """The ladder's explanation of what fails on some input kinds: exceptions (`shapes` False: probes
+        that answer count as working) or answers of the wrong shape (`shapes` True: exceptions stop it)."""
+        ladder = self._ladder()
         if ladder is None:
             return None
         op = self.op(op)
-        section = self.assignment.function(self.assignment.function_of(op)).section
-        label = self.label(op) if self.label(op).startswith("your") else f"your {self.label(op)}"
 
         def call(probe_args: Tuple[Any, ...]) -> Optional[errors.Raised]:
             try:
-                submission.call(op, *probe_args)
+                value = submission.call(op, *probe_args)
             except SubmissionError as error:
-                if error.kind != "raised" or error.raised is None:
+                if shapes or error.kind != "raised" or error.raised is None:
                     raise errors.Stop(error.kind) from None
                 return errors.raised_from(*error.raised, error.message)
-            return None
+            if not shapes:
+                return None
+            got, want = (outputs_of(v) for v in (value, self.expected_of(op, probe_args)))
+            got_shapes = [list(g.shape) if isinstance(g, Tensor) else None for g in got]
+            want_shapes = [list(w.shape) for w in want]
+            if got_shapes == want_shapes:
+                return None
+            return errors.Raised(errors.WRONG_SHAPE, f"returns {_shapes(got_shapes)} for {_shapes(want_shapes)}")
 
         def snippet(probe_args: Tuple[Any, ...]) -> str:
-            return self.snippet(op, probe_args, submission.functions)
+            text = self.snippet(op, probe_args, submission.functions)
+            if not shapes:
+                return text
+            head, call = text.rsplit("\n", 1)  # the last line shows the shape(s) it returns
+            several = len(self.assignment.outputs(op)) > 1
+            return f"{head}\n" + (f"[out.shape for out in {call}]" if several else f"{call}.shape")
 
-        found = errors.explain(ladder, op, label, call, snippet, section)
-        if found is None:  # every kind works: the failure needs this input's sizes
-            found = errors.raises_on_input(errors.raised_from(*raised, message), label, section, snippet(tuple(args)))
-        return found
+        return errors.explain(ladder, op, self._your(op), call, snippet, self._section(op))
+
+    def _ladder(self) -> Any:
+        return getattr(self.assignment.catalogue(), "ladder", None)
+
+    def _your(self, op: str) -> str:
+        """How a hint names the op: "your attention_scores", "your attention (...)"."""
+        return self.label(op) if self.label(op).startswith("your") else f"your {self.label(op)}"
+
+    def _section(self, op: str) -> str:
+        return self.assignment.function(self.assignment.function_of(op)).section
 
     def snippet(self, op: str, args: Sequence[Any], functions: Sequence[str]) -> str:
         """Three lines that call the student's op on tensors of `args`' shapes and dtypes (a composition the

@@ -1,22 +1,23 @@
 """The capstone of an assignment whose function is a whole module of GPT-2 (`multihead`: block L's
-attention module; `block`: block L): load the model once, swap the module in a copy, compare with
-production once per grading run (`metrics.model`, heatmaps when the module returns attention weights),
-and the checks every such capstone shares: the code really ran, the logits, the gradients.
+attention module; `block`: block L): on the model `model_section` chooses (distilgpt2, else the built-in
+model; not graded without any), swap the module in a copy, compare with production once per grading run
+(`metrics.model`, heatmaps when the module returns attention weights), and the checks every such
+capstone shares: the code really ran, the logits, the gradients.
 
 An assignment's `checks/test_model.py` binds these to its swap with a `Capstone`.
 """
 from __future__ import annotations
 
 import functools
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List
 
 import torch
 
-from autograder.feedback import CheckFailed, hint_for
-from autograder.model import heatmaps, loading, swap
+from autograder.checks import model_section
+from autograder.feedback import CheckFailed
+from autograder.model import swap
 from autograder.model.surgery import ModelIntegrationError
 
 
@@ -24,82 +25,43 @@ from autograder.model.surgery import ModelIntegrationError
 class Capstone:
     """How a submission becomes a module: `target` "attn" or "block", `replaced` as the report says it
     ("attention module", "block"), `forward(submission)` the `swap.StudentForward`, `who` its name in
-    messages, `inside` what the student's function receives inside the model (for the error hint)."""
+    messages, `inside(model)` what the student's function receives inside that model (the error hint;
+    model None: distilgpt2's sizes)."""
 
     target: str
     replaced: str
     forward: Callable[[Any], swap.StudentForward]
     who: str
-    inside: str
+    inside: Callable[[Any], str]
 
 
-@functools.lru_cache(maxsize=2)
-def _load(name: str) -> Tuple[Any, Any]:
-    """One load per process and model (batch grading and repeated grades reuse it)."""
-    return loading.load_mini_transformer(name)
-
-
-def _state(capstone: Capstone, grading: Any, submission: Any) -> Dict[str, Any]:
-    """Load the model and run the comparison once per grading run; errors are kept and re-raised per check."""
-    if "model_state" in grading.extra:
-        return grading.extra["model_state"]
+def _compare(capstone: Capstone, grading: Any, submission: Any, state: Dict[str, Any]) -> swap.SwapComparison:
+    """The run's one comparison: production against a copy with the student's module swapped in."""
     settings = grading.config.model
-    state: Dict[str, Any] = {"load_s": 0.0}
+    model, tokenizer = state["model"], state["tokenizer"]
+    layer = int(settings["layer"])
+    student_model, record = swap.swap_module(model, layer, capstone.target, capstone.forward(submission),
+                                             capstone.who)
     try:
-        start = time.perf_counter()
-        model, tokenizer = _load(grading.model)
-        state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
-        layer = int(settings["layer"])
-        student_model, record = swap.swap_module(model, layer, capstone.target, capstone.forward(submission),
-                                                 capstone.who)
-        comparison = swap.compare_swap(model, tokenizer, student_model, record, settings["prompt"], layer,
-                                       capstone.replaced, int(settings["continuation_tokens"]))
+        return swap.compare_swap(model, tokenizer, student_model, record, settings["prompt"], layer,
+                                 capstone.replaced, int(settings["continuation_tokens"]))
+    finally:
         del student_model
-        state["comparison"] = comparison
-        metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
-        metrics["timing_s"].update(load=state["load_s"], section=0.0)
-        if settings["heatmaps"] and comparison.student_weights is not None:
-            folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
-            try:
-                paths = heatmaps.visualize_model_comparison(comparison, folder)
-            except (OSError, ValueError, RuntimeError) as exc:  # pictures are extras: never cost points
-                metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
-                paths = []
-            grading.extra.setdefault("artifacts", []).extend(
-                {"kind": "heatmap", "path": str(p), "description": "production | student | difference"}
-                for p in paths)
-    except (loading.ModelUnavailableError, ModelIntegrationError, CheckFailed) as exc:
-        state["error"] = exc
-    grading.extra["model_state"] = state
-    return state
 
 
-def error_hint(capstone: Capstone, error: Exception) -> str:
-    if isinstance(error, loading.ModelUnavailableError):
-        return "the model could not be loaded on this machine; this is not about your code"
-    cause = error.__cause__  # what the worker said: a missing function, a hang, a crash has its own hint
-    if getattr(cause, "kind", "raised") != "raised" and hint_for(cause):
-        return hint_for(cause)
-    return capstone.inside
+def error_hint(capstone: Capstone, error: Exception, model: Any) -> str:
+    """The hint for a failure inside the model: the worker's own (a missing function, a hang, a crash), else
+    what the student's function receives inside `model` (None: distilgpt2's sizes)."""
+    return model_section.worker_hint(error) or capstone.inside(model)
 
 
 @contextmanager
 def model_run(capstone: Capstone, grading: Any, submission: Any) -> Iterator[Dict[str, Any]]:
-    """The run's model state for one check (one thread, exact float32), its time added to the section's."""
-    start = time.perf_counter()
-    with loading.one_cpu_thread(), loading.exact_float32():
-        state = _state(capstone, grading, submission)
-        error = state.get("error")
-        if isinstance(error, CheckFailed):
-            raise error
-        if error is not None:
-            raise CheckFailed(str(error), error_hint(capstone, error))
-        try:
-            yield state
-        finally:
-            spent = time.perf_counter() - start - state.pop("load_s", 0.0)
-            timing = grading.extra["metrics"]["model"]["timing_s"]
-            timing["section"] = round(timing["section"] + spent, 4)
+    """The run's model state for one check (`model_section.model_run`: the shared model choice, not graded
+    without a model)."""
+    with model_section.model_run(grading, functools.partial(_compare, capstone, grading, submission),
+                                 lambda error, state: error_hint(capstone, error, state.get("model"))) as state:
+        yield state
 
 
 def check_runs(capstone: Capstone, state: Dict[str, Any]) -> None:
@@ -142,7 +104,7 @@ def check_gradients(capstone: Capstone, state: Dict[str, Any], submission: Any, 
     try:
         got = swap.gradients(student_model, ids, params)
     except ModelIntegrationError as error:
-        raise CheckFailed(str(error), error_hint(capstone, error)) from None
+        raise CheckFailed(str(error), error_hint(capstone, error, model)) from None
     finally:
         del student_model
     if any(g is None for g in got):

@@ -30,11 +30,15 @@ class Stop(Exception):
 
 @dataclass(frozen=True)
 class Raised:
-    """What a probe's call raised: the exception type, its text, the source line the traceback names."""
+    """What a probe's call raised: the exception type, its text, the source line the traceback names; or,
+    with type WRONG_SHAPE, an answer of the wrong shape (text: 'returns [2, 2, 4] for [2, 4]')."""
 
     type: str
     text: str
     line: str = ""
+
+
+WRONG_SHAPE = "wrong shape"
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,8 @@ _MODULE_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
 _HOMES = ("torch", "torch.nn.functional", "torch.linalg", "torch.Tensor")
 # (pattern in the failing line, advice): hard-coded axes and shapes, the usual causes
 _LINE_ADVICE: Tuple[Tuple[str, str], ...] = (
-    (r"transpose\(\s*-?\d+\s*,\s*-?\d+\s*\)", ("`transpose({args})` names axes counted from the front, which "
-                                              "move when batch dims come or go: use `transpose(-2, -1)`")),
+    (r"transpose\(\s*\d+\s*,\s*\d+\s*\)", ("`transpose({args})` names axes counted from the front, which "
+                                          "move when batch dims come or go: use `transpose(-2, -1)`")),
     (r"\.permute\(", ("`permute(...)` lists every axis, so it fits one number of dims only: use "
                       "`transpose(-2, -1)`")),
     (r"\.T\b|\.t\(\)", "`.T` / `.t()` reverse every axis (or need 2-D): use `transpose(-2, -1)`"),
@@ -76,35 +80,46 @@ _LINE_ADVICE: Tuple[Tuple[str, str], ...] = (
 
 def explain(ladder: Ladder, op: str, label: str, call: Callable[[Tuple[Any, ...]], Optional[Raised]],
             snippet: Callable[[Tuple[Any, ...]], str], section: str) -> Optional[Mistake]:
-    """Why `op` raises (`label`: how hints name it, starting with "your"): the smallest kind that raises, the feature a working neighbour differs in, the
-    line and advice, and a snippet of the failing call. `call(args)` runs the student's op through the seam
-    (None when it answered; Raised; Stop when it could not run); `snippet(args)` writes the three lines.
-    None when every kind works (the failure needs something else) or a probe could not run."""
-    features = ladder.features(op)
+    """Why `op` raises (`label`: how hints name it, starting with "your"): the smallest kind that raises,
+    the feature in which a neighbour of it works, the line and advice, and a snippet of the failing call.
+
+    `call(args)` runs the student's op through the seam: None when it answered, a Raised (an exception, or
+    a wrong shape), or Stop when it could not run (hung, crashed); `snippet(args)` writes the three lines.
+    None when every kind works (the failure needs something else), a wrong shape shows on every kind, or a
+    probe could not run.
+    """
+    probes: Dict[Kind, Optional[Tuple[Any, ...]]] = {}
     results: Dict[Kind, Optional[Raised]] = {}
 
-    def run(kind: Kind) -> Optional[Raised]:
+    def args_of(kind: Kind) -> Optional[Tuple[Any, ...]]:
+        if kind not in probes:
+            probes[kind] = ladder.probe(op, dict(kind))
+        return probes[kind]
+
+    def raised_on(kind: Kind) -> Optional[Raised]:
+        """What the op raises on this kind (None: it runs, or there is no such input)."""
         if kind not in results:
-            args = ladder.probe(op, dict(kind))
+            args = args_of(kind)
             results[kind] = None if args is None else call(args)
         return results[kind]
 
-    def runs(kind: Kind) -> bool:
-        return ladder.probe(op, dict(kind)) is not None and run(kind) is None
-
+    features = ladder.features(op)
     try:
-        smallest = next((k for k in _kinds(features) if ladder.probe(op, dict(k)) is not None and run(k)), None)
+        smallest = next((k for k in _kinds(features) if raised_on(k) is not None), None)
         if smallest is None:
             return None
+        raised = raised_on(smallest)
+        assert raised is not None
+        reproducer = snippet(args_of(smallest) or ())
         for feature in features:
-            others = [_with(smallest, feature.name, v) for v in feature.values if v != dict(smallest)[feature.name]]
-            if any(runs(k) for k in others):
-                return _contrast(feature, smallest, results, runs, label, section, ladder, op, snippet)
+            kinds = {v: _with(smallest, feature.name, v) for v in feature.values}
+            working = [v for v, k in kinds.items() if args_of(k) is not None and raised_on(k) is None]
+            if working:
+                failing = [v for v, k in kinds.items() if raised_on(k) is not None]
+                return _contrast(feature, working, failing, raised, label, section, reproducer)
     except Stop:
         return None
-    raised = results[smallest]
-    assert raised is not None
-    return _everywhere(raised, label, section, snippet(ladder.probe(op, dict(smallest)) or ()))
+    return None if raised.type == WRONG_SHAPE else _everywhere(raised, label, section, reproducer)
 
 
 def _kinds(features: Sequence[Feature]) -> Iterator[Kind]:
@@ -118,23 +133,17 @@ def _with(kind: Kind, name: str, value: str) -> Kind:
     return tuple((n, value if n == name else v) for n, v in kind)
 
 
-def _contrast(feature: Feature, smallest: Kind, results: Dict[Kind, Optional[Raised]], runs: Callable[[Kind], bool],
-              label: str, section: str, ladder: Ladder, op: str, snippet: Callable[[Tuple[Any, ...]], str]) -> Mistake:
-    """The mistake 'works on A but raises on B' for the feature where a neighbour of `smallest` works."""
-    working, failing = [], []
-    for value in feature.values:
-        kind = _with(smallest, feature.name, value)
-        if ladder.probe(op, dict(kind)) is None:
-            continue
-        (working if runs(kind) else failing).append(value)
-    raised = results[smallest]
-    assert raised is not None
+def _contrast(feature: Feature, working: List[str], failing: List[str], raised: Raised, label: str, section: str,
+              reproducer: str) -> Mistake:
+    """The mistake 'works on A but raises on B' for a feature whose `working` values run, `failing` raise."""
+    shape = raised.type == WRONG_SHAPE
     works = _joined([feature.works[v] for v in working])
-    breaks = _joined([feature.raises[v] for v in failing])
-    advice = _line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
+    breaks = _joined([feature.raises[v].replace("raises", "returns the wrong shape", 1) if shape
+                      else feature.raises[v] for v in failing])
+    advice = line_advice(raised) or " ".join(dict.fromkeys(feature.advice[v] for v in failing if feature.advice[v]))
     hint = (f"{label} {works} but {breaks}{quoted(raised)}{': ' + advice if advice else ''}. "
-            f"To reproduce:\n{snippet(ladder.probe(op, dict(smallest)) or ())}")
-    return Mistake(f"raises_for_{feature.name}_{'_'.join(failing)}", section, hint)
+            f"To reproduce:\n{reproducer}")
+    return Mistake(f"{'wrong_shape' if shape else 'raises'}_for_{feature.name}_{'_'.join(failing)}", section, hint)
 
 
 def _joined(phrases: List[str]) -> str:
@@ -154,7 +163,7 @@ def _everywhere(raised: Raised, label: str, section: str, reproducer: str) -> Mi
                        f"your code calls {module}.{attribute}, which does not exist: {found}. To reproduce:\n"
                        f"{reproducer}")
     hint = (f"{label} raises {raised.type} on every input kind, even the simplest{quoted(raised)}"
-            f"{': ' + _line_advice(raised) if _line_advice(raised) else ''}. To reproduce:\n{reproducer}")
+            f"{': ' + line_advice(raised) if line_advice(raised) else ''}. To reproduce:\n{reproducer}")
     return Mistake("raises_always", section, hint)
 
 
@@ -191,10 +200,12 @@ def quoted(raised: Raised) -> str:
     """': `the line`' (neutralised: printable, no backticks, clipped) or ''."""
     line = "".join(ch for ch in raised.line if ch.isprintable()).replace("`", "'").strip()
     line = line if len(line) <= 120 else line[:117] + "..."
+    if raised.type == WRONG_SHAPE:
+        return f" (it {raised.text})"
     return f" ({raised.type} at `{line}`)" if line else f" ({raised.type})"
 
 
-def _line_advice(raised: Raised) -> str:
+def line_advice(raised: Raised) -> str:
     """What the failing line (and the error's text) says is hard-coded."""
     advice = []
     unpack = re.search(r"unpack \(expected (\d+), got (\d+)\)", raised.text)

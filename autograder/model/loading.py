@@ -1,4 +1,8 @@
-"""Loading the production model: distilgpt2 from the hub or `cache/models/`, or a local save_pretrained folder.
+"""Loading the production model: distilgpt2 from the hub or `cache/models/`, a local save_pretrained folder, or
+the built-in model (the course's TinyGPT on Tiny Shakespeare, shipped in the package: `--model builtin`).
+
+`load_capstone_model` is what the capstone uses: the configured model, else the built-in one, and a
+`ModelChoice` saying which ran and why (the report's environment.model).
 
 Also the process-wide torch settings the model checks run under (`one_cpu_thread`, `exact_float32`).
 """
@@ -8,8 +12,9 @@ import os
 import re
 import socket
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -24,13 +29,32 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from autograder.lm import BUILTIN_DIR
+
 DEFAULT_MODEL = "distilgpt2"
+BUILTIN_MODEL = "builtin"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ModelUnavailableError(RuntimeError):
-    """The model is neither cached nor downloadable; the message says what to run to cache it."""
+    """The model is neither cached nor downloadable; the message says what to run to cache it, `reason`
+    (one line) why it could not be loaded."""
 
+    def __init__(self, message: str, reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.reason = reason or _first_line(self)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model the capstone ran on: its name, where it was read from, and why it was that one."""
+
+    name: str
+    source: str
+    why: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return asdict(self)
 
 class MissingTokenizer(OSError):
     """A model folder without tokenizer files (transformers then builds an empty tokenizer that silently
@@ -95,7 +119,8 @@ def _unavailable(model_name: str, cache: Path, cache_dir: Any, reason: str) -> M
     return ModelUnavailableError(
         f"The model {model_name!r} is not in the model cache ({cache}) and cannot be downloaded: {reason}. "
         f"Cache it once on a machine with internet access:\n    {command}\n"
-        f"then copy {cache} to this machine (or set AUTOGRADER_CACHE to a folder whose models/ has it)."
+        f"then copy {cache} to this machine (or set AUTOGRADER_CACHE to a folder whose models/ has it).",
+        reason=f"{model_name} is not cached and cannot be downloaded: {reason}",
     )
 
 
@@ -106,7 +131,8 @@ def load_mini_transformer(
 ) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a small pretrained transformer and its tokenizer, in eval mode, float32, eager attention.
 
-    model_name: a hub id (default "distilgpt2") or a local model directory. Hub models are cached under
+    model_name: a hub id (default "distilgpt2"), a local model directory, or "builtin" (the model shipped in
+    the package). Hub models are cached under
     `cache_dir` (default `default_cache_dir()`) and read from there without touching the network.
     Causal LMs (per config.architectures / is_decoder) load with AutoModelForCausalLM, encoders with
     AutoModel. device: CUDA when available, else CPU. Raises ModelUnavailableError when the model is
@@ -116,6 +142,11 @@ def load_mini_transformer(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     target = torch.device(device)
+    if name == BUILTIN_MODEL:
+        if not (BUILTIN_DIR / "config.json").exists():
+            raise ModelUnavailableError(f"the built-in model is missing from the package ({BUILTIN_DIR}): "
+                                        "reinstall the package, or retrain it with `autograder train --builtin`")
+        name = str(BUILTIN_DIR)
     if Path(name).expanduser().is_dir():
         try:
             return _load_dir(str(Path(name).expanduser()), target)
@@ -143,6 +174,31 @@ def load_mini_transformer(
         return _load_dir(snapshot, target)
     except Exception as error:  # any hub/network failure becomes one clear message
         raise _unavailable(name, cache, cache_dir, _first_line(error)) from None
+
+
+def load_capstone_model(model_name: Optional[str] = None, fallback: bool = True,
+                        ) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelChoice]:
+    """The capstone's model: `model_name` (default distilgpt2) or, when it cannot be loaded and `fallback`
+    holds, the built-in model; with the choice that says which ran and why. Raises ModelUnavailableError
+    (its `reason` naming every model tried) when none can be loaded."""
+    name = model_name or DEFAULT_MODEL
+    if name == BUILTIN_MODEL:
+        model, tokenizer = load_mini_transformer(BUILTIN_MODEL)
+        return model, tokenizer, ModelChoice(BUILTIN_MODEL, str(BUILTIN_DIR), "selected by name (builtin)")
+    try:
+        model, tokenizer = load_mini_transformer(name)
+        return model, tokenizer, ModelChoice(name, str(model.name_or_path), "the configured model")
+    except ModelUnavailableError as error:
+        if not fallback:
+            raise
+        first = error
+    try:
+        model, tokenizer = load_mini_transformer(BUILTIN_MODEL)
+    except ModelUnavailableError as error:
+        raise ModelUnavailableError(f"{first}\nThe built-in model cannot be loaded either: {error}",
+                                    reason=f"{first.reason}; the built-in model: {error.reason}") from None
+    why = f"{first.reason}; the built-in model ran instead"
+    return model, tokenizer, ModelChoice(BUILTIN_MODEL, str(BUILTIN_DIR), why)
 
 
 def _hub_offline() -> bool:

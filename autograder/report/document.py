@@ -35,8 +35,18 @@ def validate(document: Dict[str, Any]) -> None:
     jsonschema.validate(document, schema())
 
 
-def environment(config: Any, sandboxed: bool, layers: List[str], model: Optional[str]) -> Dict[str, Any]:
-    """Versions, seeds and isolation of a grading run under `config` (an `autograder.config.Config`)."""
+def model_entry(name: str, choice: Optional[Dict[str, str]] = None, enabled: bool = True) -> Dict[str, Any]:
+    """environment.model: the model that ran (name, source, why, from loading.ModelChoice), or the configured
+    name with source None and why it did not run."""
+    if choice is not None:
+        return dict(choice)
+    why = "the model section ran no model" if enabled else "the model section is disabled in the course config"
+    return {"name": name, "source": None, "why": why}
+
+
+def environment(config: Any, sandboxed: bool, layers: List[str], model: Dict[str, Any]) -> Dict[str, Any]:
+    """Versions, seeds and isolation of a grading run under `config` (an `autograder.config.Config`);
+    model as `model_entry` gives it."""
     import torch
 
     return {
@@ -67,7 +77,8 @@ def sections(checks: List[Dict[str, Any]], order: Sequence[str]) -> Dict[str, Di
         mine = [c for c in checks if c["section"] == name]
         if mine:
             out[name] = {"score": sum(c["score"] for c in mine), "max_score": sum(c["max_score"] for c in mine),
-                         "passed": sum(c["status"] == "passed" for c in mine), "total": len(mine)}
+                         "passed": sum(c["status"] == "passed" for c in mine), "total": len(mine),
+                         "not_graded": sum(c["status"] == "not_graded" for c in mine)}
     return out
 
 
@@ -75,19 +86,32 @@ def public_check(record: Dict[str, Any]) -> Dict[str, Any]:
     keys = ("id", "section", "status", "score", "max_score", "message", "hint", "mistake", "duration_s", "hidden")
     check = {k: record.get(k) for k in keys}
     check["hidden"] = bool(check["hidden"])
-    if check["hidden"] and check["status"] != "passed":
+    if check["hidden"] and check["status"] not in ("passed", "not_graded"):
         check.update(message=HIDDEN_MESSAGE, hint=None, mistake=None)
     return check
 
 
 def failing_groups(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
     """The checks that lost points, grouped by what they say (status, message, hint), in grading order:
-    one cause failing several checks is said once."""
+    one cause failing several checks is said once. Checks not graded lost nothing: never here."""
     groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for c in checks:
-        if c["status"] != "passed":
+        if c["status"] not in ("passed", "not_graded"):
             groups.setdefault((c["status"], c["message"], c.get("hint")), []).append(c)
     return list(groups.values())
+
+
+def not_graded(checks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One entry per section with checks this machine could not run: section, the reason (once), how many
+    checks, and whether their points stay in the maximum (counted: the grade is then incomplete)."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for c in checks:
+        if c["status"] == "not_graded":
+            entry = out.setdefault(c["section"], {"section": c["section"], "reason": c["message"], "checks": 0,
+                                                  "counted": False})
+            entry["checks"] += 1
+            entry["counted"] = entry["counted"] or c["max_score"] > 0
+    return list(out.values())
 
 
 def feedback(checks: List[Dict[str, Any]]) -> List[str]:
@@ -108,7 +132,8 @@ def build(grading: Any) -> Dict[str, Any]:
         "load_error": sub.load_error.message if sub is not None and sub.load_error is not None else None,
         "output": sub.output if sub is not None else "",
     }
-    env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], grading.model)
+    model = model_entry(grading.model, grading.extra.get("model_choice"), bool(grading.config.model["enabled"]))
+    env = environment(grading.config, grading.sandbox, sub.layers if sub is not None else [], model)
     return assemble([public_check(r) for r in grading.results], submission, env, grading.started,
                     round(time.time() - grading.started, 3), metrics=grading.extra.get("metrics", {}),
                     artifacts=grading.extra.get("artifacts", []), assignment=grading.assignment)
@@ -129,10 +154,12 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
     submission, checks = _bounded(submission, checks)
     load_error = submission["load_error"]
     path = submission["path"]
+    missing = not_graded(checks)
+    status = "not_gradable" if load_error else "incomplete" if any(m["counted"] for m in missing) else "graded"
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "assignment": assignment.name,
-        "status": "not_gradable" if load_error else "graded",
+        "status": status,
         "score": sum(c["score"] for c in checks),
         "max_score": sum(c["max_score"] for c in checks),
         "submission": {"path": path, "name": Path(path).name,
@@ -141,6 +168,7 @@ def assemble(checks: List[Dict[str, Any]], submission: Dict[str, Any], env: Dict
         "checks": checks,
         "sections": sections(checks, assignment.sections),
         "feedback": [f"[load] {load_error}"] if load_error else feedback(checks),
+        "not_graded": missing,
         "metrics": dict(metrics or {}),
         "artifacts": list(artifacts or []),
         "timing": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -126,7 +126,7 @@ def payload(document: Dict[str, Any]) -> Dict[str, Any]:
     failed = [{"id": c["id"], "section": c["section"], "status": c["status"],
                "points_lost": points(c["max_score"] - c["score"]), "message": _clip(c["message"]) or "",
                "hint": _clip(c.get("hint")), "mistake": c.get("mistake"), "hidden": bool(c.get("hidden"))}
-              for c in document["checks"] if c["status"] != "passed"]
+              for c in document["checks"] if c["status"] not in ("passed", "not_graded")]  # lost points only
     sub = document["submission"]
     body: Dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "assignment": document["assignment"],

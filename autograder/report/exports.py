@@ -2,7 +2,7 @@
 
 Every string of every view passes through the neutraliser of the reader it reaches, whatever the worker
 or a hand-made report put there: GitHub Classroom's reporter prints its payload into a workflow log,
-where a line can be a runner command (`workflow_commands`); Gradescope renders `output` as HTML unless
+where a line can be a runner command (`neutralise.workflow`); Gradescope renders `output` as HTML unless
 told it is text (`output_format: "text"` everywhere). Scores are finite and rounded to two decimals.
 """
 from __future__ import annotations
@@ -10,47 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
-import unicodedata
 from typing import Any, Dict, List
 
+from autograder.report import neutralise
 from autograder.report.document import failing_groups
 
-_CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error"}
+_CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "not_graded": "error"}
 GRADESCOPE_VISIBILITIES = ("after_due_date", "after_published", "hidden")
 _RELEASED = {"after_due_date": "after the due date", "after_published": "when grades are published",
              "hidden": "never (hidden by the course)"}
-
-# Control characters (C0 but tab and newline, DEL, C1): a log line must stay one line, and an escape
-# sequence must not redraw the log a student reads.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _ignorable(char: str) -> bool:
-    """A character a runner might trim before it looks for '::': whitespace in any definition (Python's
-    is a superset of .NET's TrimStart), separators, and invisible format characters (BOM, U+180E, ...)."""
-    return char.isspace() or unicodedata.category(char) in ("Zs", "Zl", "Zp", "Cf", "Cc")
-
-
-def workflow_commands(text: str) -> str:
-    """`text` that GitHub's runner reads as no workflow command, on any line of it.
-
-    The runner (actions/runner, ActionCommandManager) takes a log line as a command when, after leading
-    whitespace is trimmed, it starts with '::' (`::error::`, `::add-mask::`, `::stop-commands::TOKEN`),
-    and in the legacy form when '##[' appears anywhere in it. Every line break a reader may honour
-    (\\r, \\n, U+2028, ...) ends a line here; a line that would start with '::' gets a visible '| ' in
-    front; '##[' becomes '# #['; control characters become '?'."""
-    lines = []
-    for line in str(text).splitlines():
-        line = _CONTROL.sub("?", line)
-        while "##[" in line:
-            line = line.replace("##[", "# #[")
-        rest = line.lstrip()
-        while rest and _ignorable(rest[0]):
-            rest = rest[1:]
-        lines.append("| " + line if rest.startswith("::") else line)
-    return "\n".join(lines)
-
 
 def log_safe_json(value: Any) -> str:
     """Indented strict JSON that stays data when printed into a CI log: its lines start with whitespace, a
@@ -62,9 +30,9 @@ def log_safe_json(value: Any) -> str:
 def _neutralised(value: Any) -> Any:
     """Every string in a JSON-like value (keys included) through workflow_commands."""
     if isinstance(value, str):
-        return workflow_commands(value)
+        return neutralise.workflow(value)
     if isinstance(value, dict):
-        return {workflow_commands(k): _neutralised(v) for k, v in value.items()}
+        return {neutralise.workflow(k): _neutralised(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_neutralised(v) for v in value]
     return value
@@ -79,8 +47,23 @@ def points(value: Any) -> float:
     return round(number, 2) if math.isfinite(number) and number > 0 else 0.0
 
 
+def _shown(document: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The checks another tool lists: all but those not graded and left out of the maximum (their section's
+    one not_graded line says why); not graded checks kept in the maximum show as errors saying so."""
+    return [c for c in document["checks"] if c["status"] != "not_graded" or points(c["max_score"]) > 0]
+
+
 def _message(check: Dict[str, Any], hint_sep: str) -> str:
+    if check.get("status") == "not_graded":
+        return f"not graded on this machine (not your code): {check.get('message') or ''}"
     return str(check.get("message") or "") + (f"{hint_sep}Hint: {check['hint']}" if check.get("hint") else "")
+
+
+def _not_graded_lines(document: Dict[str, Any]) -> List[str]:
+    """One line per section this machine could not grade (the report's `not_graded`)."""
+    return [f"Not graded: {m['section']} ({m['checks']} checks, "
+            f"{'kept in the maximum: grade incomplete' if m['counted'] else 'not counted'}): {m['reason']}"
+            for m in document.get("not_graded", [])]
 
 
 def classroom(document: Dict[str, Any]) -> Dict[str, Any]:
@@ -98,10 +81,10 @@ def classroom(document: Dict[str, Any]) -> Dict[str, Any]:
         "filename": document["submission"]["name"],
         "line_no": 0,
         "execution_time": f"{points(check.get('duration_s')):.2f}s",
-    } for check in document["checks"]]
+    } for check in _shown(document)]
     max_score = points(sum(t["max_score"] for t in tests))
     score = points(sum(t["score"] for t in tests))
-    status = "pass" if tests and score >= max_score else "fail"
+    status = "pass" if tests and score >= max_score and document.get("status") != "incomplete" else "fail"
     return _neutralised({"version": 1, "status": status, "max_score": max_score, "tests": tests})
 
 
@@ -119,12 +102,13 @@ def gradescope(document: Dict[str, Any], hidden_visibility: str = "after_publish
     a hidden check nor says whether one failed."""
     if hidden_visibility not in GRADESCOPE_VISIBILITIES:
         raise ValueError(f"gradescope visibility must be one of {GRADESCOPE_VISIBILITIES}, not {hidden_visibility!r}")
-    checks = document["checks"]
+    checks = _shown(document)
     visible = [c for c in checks if not c.get("hidden")]
     load_error = document["submission"].get("load_error")
     lines: List[str] = [f"Could not load your submission: {load_error}"] if load_error else []
     lines += [f"[{', '.join(c['id'] for c in group)}] {_message(group[0], ' ')}"
               for group in failing_groups(visible)]
+    lines += _not_graded_lines(document)
     if not lines:
         lines.append("All visible checks passed.")
     hidden = len(checks) - len(visible)

@@ -27,5 +27,6 @@ def zero_report(reason: str, config: Config, name: str = "") -> Dict[str, Any]:
         "max_score": config.points(cid), "message": reason, "hint": None, "mistake": None,
         "duration_s": 0.0, "hidden": config.is_hidden(cid)}) for cid in ids]
     submission = {"path": name, "sha256": None, "functions": [], "load_error": reason, "output": ""}
-    env = report_mod.environment(config, False, [], str(config.model["name"]))
+    model = report_mod.model_entry(str(config.model["name"]), enabled=bool(config.model["enabled"]))
+    env = report_mod.environment(config, False, [], model)
     return report_mod.assemble(checks, submission, env, time.time(), 0.0, assignment=assignment)

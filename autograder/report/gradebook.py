@@ -31,9 +31,15 @@ class Row:
     outcome: str
 
 
+def _section_cell(section: Any) -> Any:
+    if section is None:
+        return ""
+    return "not graded" if section.get("not_graded", 0) == section["total"] else section["score"]
+
+
 def gradebook_csv(rows: Sequence[Row]) -> str:
     """One line per submission: the assignment graded, scores, status and one column per section score
-    (the sections of every assignment in the batch, in the order the reports list them). Every cell is
+    ("not graded" for a section this machine could not run; the sections of every assignment in the batch, in the order the reports list them). Every cell is
     neutralised for spreadsheets and `cat` (file names are the student's: no formula, no control character)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -42,7 +48,7 @@ def gradebook_csv(rows: Sequence[Row]) -> str:
                      "path", "sha256"])
     for r in rows:
         doc = r.document
-        sections = [doc["sections"].get(s, {}).get("score", "") for s in columns]
+        sections = [_section_cell(doc["sections"].get(s)) for s in columns]
         row = [r.name, doc["assignment"], doc["score"], doc["max_score"], doc["status"], r.outcome, *sections,
                doc["timing"]["duration_s"], doc["submission"]["path"], doc["submission"]["sha256"]]
         writer.writerow([neutralise.csv_cell(cell) for cell in row])
@@ -61,7 +67,8 @@ def summary(rows: Sequence[Row]) -> Dict[str, Any]:
     results: Dict[str, List[bool]] = {}
     for doc in docs:
         for check in doc["checks"]:
-            results.setdefault(check["id"], []).append(check["status"] == "passed")
+            if check["status"] != "not_graded":  # a pass rate counts the submissions the check graded
+                results.setdefault(check["id"], []).append(check["status"] == "passed")
     slowest = sorted(rows, key=lambda r: -r.document["timing"]["duration_s"])[:SLOWEST]
     same: Dict[str, List[str]] = {}
     for r in rows:

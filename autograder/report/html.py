@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from autograder.report import source
+from autograder.runtime.notebook import ModuleSource
 from autograder.report.document import failing_groups, write_atomically
 from autograder.report.neutralise import html as esc  # the HTML reader's neutraliser
 from autograder.report.terminal import OUTPUT_LINES
@@ -126,12 +127,12 @@ def page(title: str, body: str, css: str = "", script: str = "") -> str:
 def render(document: Dict[str, Any]) -> str:
     """The student's page for a report (as `autograder.report.document` builds it)."""
     sub = document["submission"]
-    lines = source.graded_source(sub)
+    module = source.graded_source(sub)
     parts = [_header(document), _sections(document)]
     if sub["load_error"]:
-        parts.append(_load_error(sub["load_error"], lines, len(document["checks"])))
+        parts.append(_load_error(sub["load_error"], module, len(document["checks"])))
     else:
-        parts.append(_what_to_fix(document, lines))
+        parts.append(_what_to_fix(document, module))
     model = document.get("metrics", {}).get("model")
     heatmaps = [a for a in document.get("artifacts", []) if a.get("kind") == "heatmap"]
     if model or heatmaps:
@@ -154,6 +155,8 @@ def _header(document: Dict[str, Any]) -> str:
     verdict = {"ok": "full marks", "part": "points lost", "bad": "no points"}[kind]
     if document["status"] == "not_gradable":
         verdict = "could not be graded"
+    elif document["status"] == "incomplete":
+        verdict = "incomplete: some checks could not run here"
     graded = document["timing"]["started_at"]
     return (f'<header class="top"><div><h1>{esc(sub["name"])}</h1>'
             f'<div class="sub">assignment {esc(document["assignment"])} · graded {esc(graded)}'
@@ -164,12 +167,20 @@ def _header(document: Dict[str, Any]) -> str:
 def _sections(document: Dict[str, Any]) -> str:
     rows = []
     for name, sec in document["sections"].items():
+        if sec.get("not_graded", 0) == sec["total"]:  # this machine could not run it: no points either way
+            rows.append(f'<tr><td>{esc(name)}</td><td class="num">-</td><td class="num">- / {int(sec["total"])}</td>'
+                        '<td></td><td><span class="pill">not graded</span></td></tr>')
+            continue
         kind = status_class(sec["score"], sec["max_score"])
         fraction = sec["score"] / sec["max_score"] if sec["max_score"] else 1.0
         rows.append(f'<tr class="{kind}"><td>{esc(name)}</td>'
                     f'<td class="num">{num(sec["score"])} / {num(sec["max_score"])}</td>'
                     f'<td class="num">{int(sec["passed"])} / {int(sec["total"])}</td><td>{bar(fraction)}</td>'
                     f'<td><span class="pill {kind}">{"all passed" if kind == "ok" else "points lost"}</span></td></tr>')
+    for missing in document.get("not_graded", []):
+        counted = "kept in the maximum: this grade is incomplete" if missing["counted"] else "not counted"
+        rows.append(f'<tr><td colspan="5" class="note">Not graded: {esc(missing["section"])} '
+                    f'({int(missing["checks"])} checks, {counted}): {esc(missing["reason"])}</td></tr>')
     total = (f'<tr><th>total</th><th class="num">{num(document["score"])} / {num(document["max_score"])}</th>'
              f'<th class="num"></th><th></th><th></th></tr>')
     return ('<section class="card" id="sections"><h2>Points per section</h2><table><thead><tr><th>section</th>'
@@ -177,35 +188,38 @@ def _sections(document: Dict[str, Any]) -> str:
             f'<tbody>{"".join(rows)}</tbody><tfoot>{total}</tfoot></table></section>')
 
 
-def _load_error(message: str, lines: Optional[List[str]], count: int) -> str:
-    where = source.excerpt(lines, message) if lines else None
+def _load_error(message: str, module: Optional[ModuleSource], count: int) -> str:
+    where = source.excerpt(module, message) if module else None
     return ('<section class="card" id="fix"><h2>Your file could not be graded</h2>'
             f'<div class="alert"><div class="msg">{esc(message)}</div></div>{_source(where)}'
             f'<p class="note">All {count} checks score 0 until the file loads.</p></section>')
 
 
-def _what_to_fix(document: Dict[str, Any], lines: Optional[List[str]]) -> str:
+Shown = Set[Tuple[int, int, int, Optional[int]]]  # (cell, first, count, mark) of each excerpt on the page
+
+
+def _what_to_fix(document: Dict[str, Any], module: Optional[ModuleSource]) -> str:
     """One card per group of failing checks (same status, message and hint); consecutive groups with the
     same hint (one cause seen by several checks) are boxed together under that hint, said once."""
     groups = failing_groups(document["checks"])
     if not groups:
         return '<section class="card" id="fix"><h2>What to fix</h2><p>Nothing: every check passed.</p></section>'
     blocks: List[str] = []
-    shown: Set[Tuple[int, int, Optional[int]]] = set()  # excerpts already on the page: said once, then referred to
+    shown: Shown = set()  # excerpts already on the page: said once, then referred to
     for hint, run in itertools.groupby(groups, key=lambda group: group[0].get("hint")):
-        cards = [_card(group, lines, shown) for group in run]
+        cards = [_card(group, module, shown) for group in run]
         if hint and len(cards) > 1:
             blocks.append(f'<div class="cause"><div class="hint"><b>Hint for the {len(cards)} failures below:</b> '
                           f'{esc(hint)}</div>{"".join(cards)}</div>')
         else:
             blocks.append((f'<div class="cause"><div class="hint"><b>Hint:</b> {esc(hint)}</div>' if hint
                            else '<div class="cause">') + f'{"".join(cards)}</div>')
-    note = "" if lines else ('<p class="note">Your source lines are not shown: the graded file is not at its '
-                             'path any more, has changed since grading, or is not a .py file.</p>')
+    note = "" if module else ('<p class="note">Your source lines are not shown: the graded file is not at its '
+                              'path any more, has changed since grading, or could not be read.</p>')
     return f'<section class="card" id="fix"><h2>What to fix</h2>{"".join(blocks)}{note}</section>'
 
 
-def _card(group: List[Dict[str, Any]], lines: Optional[List[str]], shown: Set[Tuple[int, int, Optional[int]]]) -> str:
+def _card(group: List[Dict[str, Any]], module: Optional[ModuleSource], shown: Shown) -> str:
     """One failing group: its checks, the points it lost, its message, the mistake it matched, and the
     source it points at (or, when an earlier card showed the same lines, a reference to them)."""
     first = group[0]
@@ -214,14 +228,14 @@ def _card(group: List[Dict[str, Any]], lines: Optional[List[str]], shown: Set[Tu
     mistake = (f'<div class="mistake">recognised mistake: <code>{esc(first["mistake"])}</code></div>'
                if first.get("mistake") else "")
     hidden = any(c.get("hidden") for c in group)
-    where = source.excerpt(lines, first["message"]) if lines and not hidden else None
+    where = source.excerpt(module, first["message"]) if module and not hidden else None
     if where is None:
         code = ""
-    elif (where.first, len(where.lines), where.mark) in shown:
+    elif (where.cell, where.first, len(where.lines), where.mark) in shown:
         last = where.first + len(where.lines) - 1
-        code = f'<div class="note">your code: lines {where.first}–{last}, shown above</div>'
+        code = f'<div class="note">your code: {_in_cell(where)}lines {where.first}–{last}, shown above</div>'
     else:
-        shown.add((where.first, len(where.lines), where.mark))
+        shown.add((where.cell, where.first, len(where.lines), where.mark))
         code = _source(where)
     return (f'<div class="fix {esc(first["status"])}"><span class="lost">−{num(lost)} points</span>'
             f'<span class="pill bad">{esc(first["status"])}</span> <span class="ids">{esc(ids)}</span>'
@@ -234,16 +248,23 @@ def _source(where: Optional[source.Excerpt]) -> str:
     rows = "".join(f'<tr{" class=mark" if n == where.mark else ""}><td class="ln">{n}</td><td>{esc(text)}</td></tr>'
                    for n, text in where.numbered())
     more = f'<div class="note">… {where.more} more lines of this function</div>' if where.more else ""
-    return f'<div class="note">your code:</div><table class="src">{rows}</table>{more}'
+    label = f"your code, code cell {where.cell} (its lines):" if where.cell else "your code:"
+    return f'<div class="note">{label}</div><table class="src">{rows}</table>{more}'
+
+
+def _in_cell(where: source.Excerpt) -> str:
+    """"code cell 3, " for an excerpt of a notebook (its lines are numbered within the cell), else ""."""
+    return f"code cell {where.cell}, " if where.cell else ""
 
 
 def _all_checks(document: Dict[str, Any]) -> str:
     rows = []
     for c in document["checks"]:
         ok = c["status"] == "passed"
-        label = "passed" if ok else c["status"]
+        label = "passed" if ok else c["status"].replace("_", " ")
+        pill = "ok" if ok else "" if c["status"] == "not_graded" else "bad"
         rows.append(f'<tr><td>{esc(c["section"])}</td><td><code>{esc(c["id"])}</code></td>'
-                    f'<td><span class="pill {"ok" if ok else "bad"}">{esc(label)}</span></td>'
+                    f'<td><span class="pill {pill}">{esc(label)}</span></td>'
                     f'<td class="num">{num(c["score"])} / {num(c["max_score"])}</td>'
                     f'<td class="num">{float(c["duration_s"]):.2f} s</td></tr>')
     return ('<section class="card" id="checks"><h2>Every check</h2><table><thead><tr><th>section</th><th>check</th>'
@@ -368,8 +389,10 @@ def _output(output: str) -> str:
 def _footer(document: Dict[str, Any]) -> str:
     env, sub = document["environment"], document["submission"]
     sandbox = "sandboxed" if env["sandbox"]["enabled"] else "not sandboxed"
+    model = env.get("model") or {}
+    ran = f' · model {esc(model["name"])} ({esc(model["why"])})' if model.get("source") else ""
     defined = ", ".join(sub["functions"]) or "none of the contract's functions"
     return (f'<footer>{esc(sub["path"])} · defines {esc(defined)} · sha256 {esc(sub["sha256"] or "none")} · '
             f'attention-autograder '
             f'{esc(env["autograder"])} · Python {esc(env["python"])}, torch {esc(env["torch"])} · {sandbox} · '
-            f'graded in {float(document["timing"]["duration_s"]):.1f} s</footer>')
+            f'graded in {float(document["timing"]["duration_s"]):.1f} s{ran}</footer>')

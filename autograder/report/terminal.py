@@ -32,8 +32,19 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
         lines.append(f"Could not load the submission: {document['submission']['load_error']}")
     lines.append(f"{'section':<14}{'points':>12}{'checks':>10}")
     for name, sec in document["sections"].items():
-        lines.append(f"{name:<14}{sec['score']:>6g} / {sec['max_score']:<4g}{sec['passed']:>5}/{sec['total']}")
-    lines.append(f"{'total':<14}{document['score']:>6g} / {document['max_score']:<4g}")
+        if sec.get("not_graded", 0) == sec["total"]:
+            lines.append(f"{name:<14}{'not graded':>12}{'-':>5}/{sec['total']}")
+        else:
+            lines.append(f"{name:<14}{sec['score']:>6g} / {sec['max_score']:<4g}{sec['passed']:>5}/{sec['total']}")
+    total = f"{'total':<14}{document['score']:>6g} / {document['max_score']:<4g}"
+    lines.append(total + ("  (incomplete)" if document["status"] == "incomplete" else ""))
+    for missing in document.get("not_graded", []):
+        counted = ("kept in the maximum: this grade is incomplete" if missing["counted"]
+                   else "not counted in the total")
+        lines.append(f"Not graded: {missing['section']} ({missing['checks']} checks, {counted}): {missing['reason']}")
+    model = document["environment"].get("model")
+    if model and model.get("source") and document["sections"].get("model"):
+        lines.append(f"model: {model['name']} ({model['why']})")
     groups = failing_groups(document["checks"])
     if document["submission"]["load_error"]:
         lines.append(f"All {sum(map(len, groups))} checks score 0 until the file loads.")

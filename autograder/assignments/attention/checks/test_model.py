@@ -1,100 +1,57 @@
 """The capstone: the student's attention replaces block 0's attention in a real transformer.
 
-distilgpt2 by default (`--model` or `[model] name` for another hub id or a local folder; BERT-style
-encoders work too). Their single-head function runs once per forward on all 12 heads' own Q, K, V
-(`[B, 12, S, 64]`) with the model's mask. The comparison (metrics, heatmaps) is computed once per run
-and goes into the report under `metrics.model`.
+distilgpt2 by default (`--model` or `[model] name` for another hub id, a local folder or `builtin`; BERT-style
+encoders work too); where it cannot be loaded (offline without a cache), the built-in model (the course's
+TinyGPT on Tiny Shakespeare, 2 heads of 64), and the report says which ran and why. Their single-head
+function runs once per forward on all heads' own Q, K, V (`[B, H, S, 64]`) with the model's mask. The
+comparison (metrics, heatmaps) is computed once per run and goes into the report under `metrics.model`.
+When no model at all can be loaded the section is not graded (NotGraded), never points lost.
 """
 from __future__ import annotations
 
 import functools
-import time
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import torch
 
 from autograder.assignments.attention.inputs import CHECK, Case
-from autograder.feedback import CheckFailed, hint_for
-from autograder.model import bridge, compare, heatmaps, loading, surgery
+from autograder.checks import model_section
+from autograder.feedback import CheckFailed
+from autograder.model import bridge, compare, loading, surgery
 
 
-@functools.lru_cache(maxsize=2)
-def _load(name: str) -> Tuple[Any, Any]:
-    """One load per process and model (batch grading and repeated grades reuse it)."""
-    return loading.load_mini_transformer(name)
-
-
-def _state(grading: Any, submission: Any) -> Dict[str, Any]:
-    """Load the model and run the comparison once per grading run; errors are kept and re-raised per check."""
-    if "model_state" in grading.extra:
-        return grading.extra["model_state"]
+def _compare(grading: Any, submission: Any, state: Dict[str, Any]) -> compare.ModelComparison:
+    """The run's one comparison on the loaded model (`model_section` stores it, draws its heatmaps)."""
     settings = grading.config.model
-    state: Dict[str, Any] = {"load_s": 0.0}
-    try:
-        start = time.perf_counter()
-        model, tokenizer = _load(grading.model)
-        state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
-        causal = loading.is_causal_lm(model.config)
-        prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
-        state["prompt"] = prompt
-        comparison = compare.compare_attention_implementations(
-            model, tokenizer, bridge.student_attention(submission, CHECK), prompt, int(settings["layer"]),
-            continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
-        state["comparison"] = comparison
-        metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
-        metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
-        if settings["heatmaps"]:  # drawn on the other core while the checks go on; listed when they are there
-            folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
-            grading.at_finish.append(functools.partial(_heatmaps_drawn, grading, metrics,
-                                                       heatmaps.render_in_background(comparison, folder)))
-    except (loading.ModelUnavailableError, surgery.ModelIntegrationError, CheckFailed) as exc:
-        state["error"] = exc
-    grading.extra["model_state"] = state
-    return state
-
-
-def _heatmaps_drawn(grading: Any, metrics: Dict[str, Any], finish: Any) -> None:
-    """Wait for the heatmaps and list them in the report (pictures are extras: they never cost points)."""
-    try:
-        paths = finish()
-    except (OSError, ValueError, RuntimeError) as exc:
-        metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
-        paths = []
-    grading.extra.setdefault("artifacts", []).extend(
-        {"kind": "heatmap", "path": str(p), "description": "production | student | difference"} for p in paths)
+    model, tokenizer = state["model"], state["tokenizer"]
+    causal = loading.is_causal_lm(model.config)
+    prompt = settings["prompt"] if causal else [settings["prompt"], "The cat sat"]  # padding for encoders
+    state["prompt"] = prompt
+    return compare.compare_attention_implementations(
+        model, tokenizer, bridge.student_attention(submission, CHECK), prompt, int(settings["layer"]),
+        continuation_tokens=int(settings["continuation_tokens"]) if causal else 0)
 
 
 @pytest.fixture
 def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
-    start = time.perf_counter()
-    with loading.one_cpu_thread(), loading.exact_float32():
-        state = _state(grading, submission)
-        error = state.get("error")
-        if isinstance(error, CheckFailed):
-            raise error
-        if error is not None:
-            raise CheckFailed(str(error), _error_hint(error))
-        try:
-            yield state
-        finally:
-            # metrics.model.timing_s.section: the whole model section once the model is loaded
-            spent = time.perf_counter() - start - state.pop("load_s", 0.0)
-            timing = grading.extra["metrics"]["model"]["timing_s"]
-            timing["section"] = round(timing["section"] + spent, 4)
+    with model_section.model_run(grading, functools.partial(_compare, grading, submission),
+                                 lambda error, state: _error_hint(error, state.get("model"))) as state:
+        yield state
 
 
-def _error_hint(error: Exception, projections: bool = False) -> str:
-    if isinstance(error, loading.ModelUnavailableError):
-        return "the model could not be loaded on this machine; this is not about your code"
-    cause = error.__cause__  # what the worker said: a missing function, a hang, a crash has its own hint
-    if getattr(cause, "kind", "raised") != "raised" and hint_for(cause):
-        return hint_for(cause)
+def _error_hint(error: Exception, model: Any, projections: bool = False) -> str:
+    """The hint for a failure inside the model, with that model's sizes (d_model, heads, head size)."""
+    worker = model_section.worker_hint(error)
+    if worker:
+        return worker
+    d_model, heads = (model.config.hidden_size, model.config.num_attention_heads) if model is not None else (768, 12)
+    d_head = d_model // heads
     if projections:
-        return ("inside the model linear_projections gets the block's input x [batch, seq, 768] and one head's "
-                "W_q, W_k, W_v [768, 64] at a time: Q = x @ W_q, with no hard-coded sizes")
-    return ("inside the model your function gets all heads at once, Q/K/V [batch, 12, seq, 64] and a boolean "
-            "causal mask [batch, 1, seq, seq]: use -1/-2 axes and broadcasting, never hard-coded sizes")
+        return (f"inside the model linear_projections gets the block's input x [batch, seq, {d_model}] and one "
+                f"head's W_q, W_k, W_v [{d_model}, {d_head}] at a time: Q = x @ W_q, with no hard-coded sizes")
+    return (f"inside the model your function gets all heads at once, Q/K/V [batch, {heads}, seq, {d_head}] and a "
+            "boolean causal mask [batch, 1, seq, seq]: use -1/-2 axes and broadcasting, never hard-coded sizes")
 
 
 def _why(submission: Any, state: Dict[str, Any]) -> Any:
@@ -160,7 +117,7 @@ def test_projections_inside_the_model(model_run, submission, course):
             int(course.model["layer"]), route_projections=bridge.student_projections(submission, CHECK),
             continuation_tokens=0, reference=model_run["comparison"])
     except surgery.ModelIntegrationError as error:
-        raise CheckFailed(str(error), _error_hint(error, projections=True)) from None
+        raise CheckFailed(str(error), _error_hint(error, model_run["model"], projections=True)) from None
     gap = comparison.block_output_max_abs_diff
     if not gap <= course.model["logits_atol"]:  # NaN-safe
         raise CheckFailed(f"with your linear_projections computing the block's Q, K, V from its weights, the "
@@ -196,7 +153,7 @@ def test_gradients_inside_the_model(model_run, submission, course):
     try:
         got = block_gradients(student_model, inputs, params)
     except surgery.ModelIntegrationError as error:
-        raise CheckFailed(str(error), _error_hint(error)) from None
+        raise CheckFailed(str(error), _error_hint(error, model)) from None
     finally:
         del student_model
     comparison = model_run["comparison"]

@@ -1,5 +1,6 @@
-"""The capstone: the student's transformer_block is block 0 of the loaded GPT-2 (distilgpt2 by default),
-with that block's own weights (see capstone.py). One comparison per grading run goes into the report
+"""The capstone: the student's transformer_block is block 0 of the loaded GPT-2 (distilgpt2 by default, else
+the built-in model; not graded without any, see checks/model_section.py), with that block's own weights
+(see capstone.py). One comparison per grading run goes into the report
 under `metrics.model`. The block returns no attention weights, so there are no heatmaps."""
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from autograder.assignments.block.inputs import BLOCK, CHECK, Problem
 from autograder.checks import swap_capstone
 from autograder.feedback import CheckFailed
 
+def _inside(model: Any) -> str:
+    """What transformer_block gets inside `model` (None: distilgpt2's sizes)."""
+    config = model.config if model is not None else None
+    d_model, heads = (config.hidden_size, config.num_attention_heads) if config is not None else (768, 12)
+    d_ff = (getattr(config, "n_inner", None) if config is not None else None) or 4 * d_model
+    return (f"inside the model your transformer_block gets x [batch, seq, {d_model}], the block's 16 params "
+            f"(d_ff {d_ff}), n_heads = {heads} and a bool causal mask [batch, 1, seq, seq]: take every size from "
+            "the inputs")
+
+
 CAPSTONE = swap_capstone.Capstone(
-    target="block", replaced="block", forward=student_block, who="transformer_block",
-    inside="inside the model your transformer_block gets x [batch, seq, 768], the block's 16 params (d_ff 3072), "
-           "n_heads = 12 and a bool causal mask [batch, 1, seq, seq]: take every size from the inputs")
+    target="block", replaced="block", forward=student_block, who="transformer_block", inside=_inside)
 
 
 @pytest.fixture

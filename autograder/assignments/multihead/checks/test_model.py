@@ -1,6 +1,7 @@
 """The capstone: the student's multi_head_attention is block 0's attention module of the loaded GPT-2
-(distilgpt2 by default), with that module's own weights (c_attn split into W_q, W_k, W_v; c_proj as W_o;
-biases folded into the call, see capstone.py). One comparison per grading run goes into the report
+(distilgpt2 by default, else the built-in model; not graded without any, see checks/model_section.py),
+with that module's own weights (c_attn split into W_q, W_k, W_v; c_proj as W_o; biases folded into the
+call, see capstone.py). One comparison per grading run goes into the report
 under `metrics.model`, with production | student | difference heatmaps per head."""
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from autograder.assignments.multihead.inputs import CHECK, MHA, Problem
 from autograder.checks import swap_capstone
 from autograder.feedback import CheckFailed
 
+def _inside(model: Any) -> str:
+    """What multi_head_attention gets inside `model` (None: distilgpt2's sizes), biases folded in."""
+    d_model, heads = (model.config.hidden_size, model.config.num_attention_heads) if model is not None else (768, 12)
+    width = d_model + heads
+    return (f"inside the model your multi_head_attention gets x [batch, seq, {width}] (the block's input with the "
+            f"biases folded in: {heads} heads of {width // heads} dims), W_q, W_k, W_v, W_o [{width}, {width}], "
+            f"n_heads = {heads} and a bool causal mask [batch, 1, seq, seq]: take every size from the inputs, "
+            f"never hard-code {d_model} or {d_model // heads}")
+
+
 CAPSTONE = swap_capstone.Capstone(
     target="attn", replaced="attention module", forward=student_attention_module, who="multi_head_attention",
-    inside="inside the model your multi_head_attention gets x [batch, seq, 780] (the block's input with the "
-           "biases folded in: 12 heads of 65 dims), W_q, W_k, W_v, W_o [780, 780], n_heads = 12 and a bool causal "
-           "mask [batch, 1, seq, seq]: take every size from the inputs, never hard-code 768 or 64")
+    inside=_inside)
 
 
 @pytest.fixture

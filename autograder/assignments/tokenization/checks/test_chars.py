@@ -1,0 +1,55 @@
+"""The character tokenizer: the vocabulary, encoding and decoding on fixed texts, and round trips on
+arbitrary unicode text (hypothesis)."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from autograder.assignments.tokenization.exact import against_reference, call, show
+from autograder.assignments.tokenization.inputs import TEXTS, text_strategy
+from autograder.feedback import CheckFailed
+from reference import tokenization as ref
+
+
+@pytest.mark.check("char_vocab.values")
+def test_vocab(submission):
+    """The distinct characters of each text, sorted by code point (the empty text: '')."""
+    for where, text in TEXTS.items():
+        against_reference(submission, "char_vocab", (text,), where)
+
+
+@pytest.mark.check("char_encode.values")
+def test_encode(submission):
+    """Each character's index in the (sorted) vocabulary; the vocabulary may hold more characters."""
+    for where, text in TEXTS.items():
+        against_reference(submission, "encode_chars", (text, ref.char_vocab(text)), where)
+    against_reference(submission, "encode_chars", ("bad", "abcdefgh"), "'bad' with the vocabulary 'abcdefgh'")
+
+
+@pytest.mark.check("char_decode.values")
+def test_decode(submission):
+    for where, text in TEXTS.items():
+        vocab = ref.char_vocab(text)
+        against_reference(submission, "decode_chars", (ref.encode_chars(text, vocab), vocab), where)
+
+
+def _round_trip(submission, text):
+    vocab = ref.char_vocab(text)
+    back = call(submission, "decode_chars", (call(submission, "encode_chars", (text, vocab)), vocab))
+    if back != text:
+        raise CheckFailed(f"decode_chars(encode_chars(text, vocab), vocab) gave {show(back)} for {show(text)}",
+                          "decode_chars must undo encode_chars: id i is the character vocab[i], both ways")
+
+
+@pytest.mark.check("char_encode.round_trip")
+@given(text=text_strategy())
+def test_encode_round_trip(submission, text):
+    """Your decode_chars undoes your encode_chars on arbitrary unicode text."""
+    _round_trip(submission, text)
+
+
+@pytest.mark.check("char_decode.round_trip")
+@given(text=text_strategy())
+def test_decode_round_trip(submission, text):
+    """The same round trip, counted for the decoder: together they are a tokenizer."""
+    _round_trip(submission, text)

@@ -1,0 +1,104 @@
+"""The model section every capstone shares: which model runs, once per grading run, and what a check sees.
+
+The model is `--model` / `[model] name` (distilgpt2 by default); where it cannot be loaded and `[model]
+fallback` holds, the built-in model (`loading.load_capstone_model`); the report's environment.model says
+which ran and why. When no model at all can be loaded, every model check is not graded (NotGraded, one
+reason), never points lost. The capstone's own comparison (`compute`) runs once per grading run after
+the load, its production | student | difference heatmaps drawn in the background when it has attention
+weights; its failures are kept and re-raised in each check.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+from autograder.feedback import CheckFailed, NotGraded, hint_for
+from autograder.model import heatmaps, loading
+from autograder.model.surgery import ModelIntegrationError
+
+# (state with model and tokenizer) -> the comparison (with `to_dict()`), stored as state["comparison"]
+Compute = Callable[[Dict[str, Any]], Any]
+# (the error raised inside the model, the run's state) -> the check's hint
+Hint = Callable[[Exception, Dict[str, Any]], str]
+
+
+@functools.lru_cache(maxsize=2)
+def load(name: str, fallback: bool) -> Tuple[Any, Any, loading.ModelChoice]:
+    """One load per process and model (batch grading and repeated grades reuse it)."""
+    return loading.load_capstone_model(name, fallback)
+
+
+def _state(grading: Any, compute: Compute) -> Dict[str, Any]:
+    """Load the model and run `compute` once per grading run; errors are kept and re-raised per check.
+    Sets grading.extra's "model_choice" and "metrics"["model"] (the comparison, its timing_s)."""
+    if "model_state" in grading.extra:
+        return grading.extra["model_state"]
+    state: Dict[str, Any] = {"load_s": 0.0}
+    try:
+        start = time.perf_counter()
+        model, tokenizer, choice = load(grading.model, bool(grading.config.model["fallback"]))
+        grading.extra["model_choice"] = choice.to_dict()
+        state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
+        state["comparison"] = comparison = compute(state)
+        metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
+        metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
+        if grading.config.model["heatmaps"] and comparison.student_weights is not None:
+            folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
+            # drawn on the other core while the checks go on; listed when they are there
+            grading.at_finish.append(functools.partial(_heatmaps_drawn, grading, metrics,
+                                                       heatmaps.render_in_background(comparison, folder)))
+    except loading.ModelUnavailableError as exc:
+        state["error"] = exc
+        grading.extra["model_choice"] = {"name": grading.model, "source": None,
+                                         "why": f"no model could be loaded: {exc.reason}"}
+    except (ModelIntegrationError, CheckFailed) as exc:
+        state["error"] = exc
+    grading.extra["model_state"] = state
+    return state
+
+
+def _heatmaps_drawn(grading: Any, metrics: Dict[str, Any], finish: Callable[[], Any]) -> None:
+    """Wait for the heatmaps and list them in the report (pictures are extras: they never cost points)."""
+    try:
+        paths = finish()
+    except (OSError, ValueError, RuntimeError) as exc:
+        metrics["heatmaps_error"] = f"{type(exc).__name__}: {exc}"
+        paths = []
+    grading.extra.setdefault("artifacts", []).extend(
+        {"kind": "heatmap", "path": str(p), "description": "production | student | difference"} for p in paths)
+
+
+def worker_hint(error: Exception) -> Optional[str]:
+    """The worker's own hint for a failure inside the model (a missing function, a hang, a crash), or None
+    when the student's code raised (then the capstone says what its function receives inside the model)."""
+    cause = error.__cause__
+    if getattr(cause, "kind", "raised") != "raised":
+        return hint_for(cause)
+    return None
+
+
+@contextmanager
+def model_run(grading: Any, compute: Compute, hint: Hint) -> Iterator[Dict[str, Any]]:
+    """The run's model state for one check (one CPU thread, exact float32), its time added to the section's
+    (`metrics.model.timing_s.section`: the whole model section once the model is loaded).
+
+    Raises NotGraded when no model could be loaded, CheckFailed (with `hint(error, state)`) when the
+    student's code failed inside the model."""
+    start = time.perf_counter()
+    with loading.one_cpu_thread(), loading.exact_float32():
+        state = _state(grading, compute)
+        error = state.get("error")
+        if isinstance(error, CheckFailed):
+            raise error
+        if isinstance(error, loading.ModelUnavailableError):  # this machine's problem: not graded, said once
+            raise NotGraded(f"no model could be loaded: {error.reason}")
+        if error is not None:
+            raise CheckFailed(str(error), hint(error, state))
+        try:
+            yield state
+        finally:
+            spent = time.perf_counter() - start - state.pop("load_s", 0.0)
+            timing = grading.extra["metrics"]["model"]["timing_s"]
+            timing["section"] = round(timing["section"] + spent, 4)

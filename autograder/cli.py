@@ -8,8 +8,8 @@ Exit codes of `grade`: 0 full marks, 1 points lost, 2 usage error (missing path,
 unknown assignment or one that cannot be told from the file).
 Exit codes of `watch`: 130 when stopped with Ctrl-C, 2 usage error (as for grade).
 Exit codes of `batch`: 0 the batch completed (whatever the scores), 2 usage error (nothing matched, bad
-config, Dask missing or its scheduler unreachable for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C,
-SIGTERM or SIGHUP; rerun to resume).
+config, the reference implementation losing points in the warm-up, Dask missing or its scheduler unreachable
+for --scheduler, another batch writing to --out), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; rerun to resume).
 Exit codes of `export`: 0 written, 2 the report is missing or not a valid report (classroom and gradescope
 still write a 0-point result out of the course's maximum, so the service records a grade), or a bad config.
 Exit codes of `gradescope build`: 0 written, 2 a bad config or assignment.
@@ -93,14 +93,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:  # from the imports on: Ctrl-C at any moment (loading torch, the warm-up, grading) exits 130
         from autograder.assignments import AssignmentError
         from autograder.batch.executors import ExecutorUnavailable
-        from autograder.batch.runner import BatchBusy, NoSubmissions, final_line, run_batch
+        from autograder.batch.runner import BatchBusy, NoSubmissions, ReferenceLosesPoints, final_line, run_batch
         from autograder.config import ConfigError
 
         try:
             result = run_batch(args.submissions, Path(args.out), jobs=args.jobs, force=args.force, model=args.model,
                                config_file=Path(args.config) if args.config else None, scheduler=args.scheduler,
                                html=args.html, assignment=args.assignment)
-        except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy) as exc:
+        except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy,
+                ReferenceLosesPoints) as exc:
             print(f"autograder: {exc}", file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes

@@ -11,6 +11,8 @@ changes how it is graded. In the course's file, top-level keys apply to every as
 from __future__ import annotations
 
 import copy
+import difflib
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,103 @@ def _read_toml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
+# Numbers that must be above zero (the others: zero or more), and numbers that must be whole (the others may
+# have a fraction: points, seconds, tolerances); "section.key", or a whole section
+POSITIVE = ("timeouts", "hypothesis.max_examples", "sandbox.memory_mb", "sandbox.cpu_seconds",
+            "sandbox.max_processes", "sandbox.max_file_mb", "sandbox.max_open_files", "sandbox.output_kb",
+            "gradescope.timeout_s")
+WHOLE = ("hypothesis", "sandbox", "model.layer", "model.continuation_tokens")
+# Tables whose keys are check ids, not fixed names
+CHECK_ID_TABLES = ("points",)
+
+
+def _kind(value: Any) -> str:
+    """The kind of a TOML value, as a course author reads it."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a table" if isinstance(value, dict) else type(value).__name__
+
+
+def _describe(value: Any) -> str:
+    return f"{_kind(value)} ({value!r})" if not isinstance(value, (dict, list)) else _kind(value)
+
+
+def _check_leaf(name: str, value: Any, default: Any, problems: List[str], key_path: str = "") -> None:
+    """One setting against its default's type (int where the default is an int) and range; `key_path`: its
+    place in the defaults (default: `name`)."""
+    key_path = key_path or name
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        if isinstance(default, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problems.append(f"{name} must be a list of strings, not {_describe(value)}")
+        elif type(value) is not type(default):
+            problems.append(f"{name} must be {_kind(default)}, not {_describe(value)}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{name} must be a number, not {_describe(value)}")
+    elif _listed(key_path, WHOLE) and not isinstance(value, int):
+        problems.append(f"{name} must be a whole number, not {value!r}")
+    elif not math.isfinite(value) or value < 0:
+        problems.append(f"{name} must be a finite number of 0 or more, not {value!r}")
+    elif value == 0 and _listed(key_path, POSITIVE):
+        problems.append(f"{name} must be above 0")
+
+
+def _listed(name: str, names: Tuple[str, ...]) -> bool:
+    return name in names or name.split(".")[0] in names
+
+
+def check_settings(override: Dict[str, Any], defaults: Dict[str, Any], prefix: str = "",
+                   check_ids: bool = True) -> List[str]:
+    """What is wrong with a course's settings, judged against an assignment's merged defaults: unknown
+    sections and keys, values of another type than the default's, numbers out of range, check ids (in
+    [points] and `hidden`) that are not the defaults' check ids. `prefix` names where the settings sit
+    ("assignments.NAME."); `check_ids` False: check ids are not judged (an assignment not installed here).
+    Empty when all is well."""
+    problems: List[str] = []
+    ids = set(defaults["points"])
+
+    def walk(path: str, data: Dict[str, Any], base: Dict[str, Any]) -> None:
+        for key, value in data.items():
+            key_path = f"{path}{key}"  # as in the defaults (what POSITIVE, WHOLE, CHECK_ID_TABLES list)
+            name = f"{prefix}{key_path}"  # as the course wrote it
+            if key not in base:
+                what = "section" if isinstance(value, dict) else "setting"
+                problems.append(f"unknown {what} {name!r} (known: {', '.join(sorted(base))})")
+            elif isinstance(base[key], dict):
+                if not isinstance(value, dict):
+                    problems.append(f"{name} must be a table ([{name}]), not {_describe(value)}")
+                elif key_path in CHECK_ID_TABLES:
+                    for check, points in value.items():
+                        if check_ids and check not in ids:
+                            problems.append(f"unknown check id {check!r} in [{name}]{_suggest(check, ids)}")
+                        else:
+                            _check_leaf(f'{name}."{check}"', points, 0.0, problems, key_path)
+                else:
+                    walk(f"{key_path}.", value, base[key])
+            else:
+                _check_leaf(name, value, base[key], problems, key_path)
+
+    walk("", override, defaults)
+    hidden = override.get("hidden")
+    if isinstance(hidden, list):
+        for check in hidden:
+            if check_ids and isinstance(check, str) and check not in ids:
+                problems.append(f"unknown check id {check!r} in {prefix}hidden{_suggest(check, ids)}")
+    return problems
+
+
+def _suggest(word: str, known: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 @dataclass(frozen=True)
 class Config:
     """The merged settings; `data` is the raw merged mapping, `sources` the files it came from."""
@@ -70,6 +169,11 @@ class Config:
 
     def is_hidden(self, check_id: str) -> bool:
         return check_id in self.data.get("hidden", [])
+
+    @property
+    def values_first(self) -> bool:
+        """Whether contract, gradient and property checks first require the reference's values."""
+        return bool(self.data.get("values_first", True))
 
     @property
     def seed(self) -> int:
@@ -107,20 +211,13 @@ def packaged_assignment() -> str:
 
 def course_layers(explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
     """The course's settings as (source, mapping): the file `explicit`, when given (never a file found
-    anywhere: see the module)."""
+    anywhere: see the module). Read, not yet validated: `load_config` validates each layer against the
+    chosen assignment's defaults."""
     layers: List[Tuple[str, Dict[str, Any]]] = []
     if explicit is not None:
         if not Path(explicit).is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         layers.append((str(explicit), _read_toml(Path(explicit))))
-    known = set(_read_toml(DEFAULTS_FILE))
-    for source, data in layers:
-        unknown = set(data) - known - {"assignments"}
-        for name, table in data.get("assignments", {}).items():
-            unknown |= {f"assignments.{name}.{k}" for k in set(table) - known} if isinstance(table, dict) else {
-                f"assignments.{name}"}
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
     return layers
 
 
@@ -130,23 +227,55 @@ def configured_assignment(layers: List[Tuple[str, Dict[str, Any]]]) -> Optional[
     return names[-1] if names else None
 
 
+def assignment_defaults(assignment: Any) -> Dict[str, Any]:
+    """The packaged defaults with `assignment`'s own defaults on top (its check ids are its [points])."""
+    return _merge(_read_toml(DEFAULTS_FILE), _read_toml(assignment.defaults_file))
+
+
+def layer_problems(layer: Dict[str, Any], assignment: Any) -> List[str]:
+    """What is wrong with one course layer: its top-level keys judged against `assignment`'s merged
+    defaults (its check ids), each `[assignments.NAME]` table against assignment NAME's."""
+    from autograder.assignments import registry
+
+    problems = check_settings({k: v for k, v in layer.items() if k != "assignments"}, assignment_defaults(assignment))
+    tables = layer.get("assignments", {})
+    if not isinstance(tables, dict):
+        return problems + [f"assignments must be a table of [assignments.NAME] tables, not {_describe(tables)}"]
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            problems.append(f"assignments.{name} must be a table ([assignments.{name}]), not {_describe(table)}")
+            continue
+        try:
+            named = assignment if name == assignment.name else registry.get(name)
+        except registry.AssignmentError:  # another course's assignment, not installed here: its check ids
+            problems += check_settings(table, _read_toml(DEFAULTS_FILE), f"assignments.{name}.", check_ids=False)
+            continue
+        problems += check_settings(table, assignment_defaults(named), prefix=f"assignments.{name}.")
+    return problems
+
+
 def load_config(explicit: Optional[Path] = None, assignment: Optional[Any] = None) -> Config:
     """The settings for grading `assignment` (an `autograder.assignments.Assignment`, its name, or None for
     the course config's `assignment`, else the packaged one): the packaged defaults, the assignment's
     defaults, then each course layer (`course_layers`): its top-level keys, then its `[assignments.NAME]`
-    table for this assignment. ConfigError also when the named assignment is not installed."""
+    table for this assignment. ConfigError also when the named assignment is not installed.
+
+    Every layer is validated on its own (`layer_problems`) before anything is merged: one ConfigError
+    names the file and lists everything wrong in it."""
     layers = course_layers(explicit)
-    data = _read_toml(DEFAULTS_FILE)
     if assignment is None or isinstance(assignment, str):
         from autograder.assignments import registry
 
         try:
-            assignment = registry.get(assignment or configured_assignment(layers) or str(data["assignment"]))
+            assignment = registry.get(assignment or configured_assignment(layers) or packaged_assignment())
         except registry.AssignmentError as exc:
             raise ConfigError(str(exc)) from None
-    sources = [str(DEFAULTS_FILE)]
-    data = _merge(data, _read_toml(assignment.defaults_file))
-    sources.append(str(assignment.defaults_file))
+    for source, layer in layers:
+        problems = layer_problems(layer, assignment)
+        if problems:
+            raise ConfigError(f"{source} is not a valid course config:\n  " + "\n  ".join(problems))
+    data = assignment_defaults(assignment)
+    sources = [str(DEFAULTS_FILE), str(assignment.defaults_file)]
     for source, layer in layers:
         data = _merge(data, {k: v for k, v in layer.items() if k != "assignments"})
         data = _merge(data, layer.get("assignments", {}).get(assignment.name, {}))

@@ -187,8 +187,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     grading.threads = torch.get_num_threads()
     torch.set_num_threads(1)
     limit = grading.config.timeout("check_s")
-    for item in checks:
-        item.add_marker(pytest.mark.timeout(limit, method="signal"))
+    for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
+        item.add_marker(pytest.mark.timeout(limit, method="signal", func_only=True))
     items[:] = checks
 
 
@@ -252,14 +252,34 @@ def assignment(grading: GradingSession) -> Assignment:
     return grading.assignment
 
 
-def _outcome(call: pytest.CallInfo, example_passed: bool = False) -> Dict[str, Any]:
+TIME_LIMIT = {"status": "error", "message": "this check ran past its time limit", "mistake": None,
+              "hint": "each check has a time limit for all its calls together: look for work far beyond what "
+                      "the tensor sizes need (Python loops over elements, recomputing the same thing)"}
+
+
+def _timed_out(exc: BaseException, depth: int = 0) -> bool:
+    """A check's time limit, also when hypothesis caught it and replayed the example (a Flaky failure)."""
+    from autograder.runtime.submission import CallInterrupted
+    from autograder.runtime.worker import is_time_limit
+
+    if isinstance(exc, CallInterrupted) or is_time_limit(exc):
+        return True
+    inner = list(getattr(exc, "exceptions", None) or ())  # hypothesis's FlakyFailure is an exception group,
+    inner += [exc.__cause__] if exc.__cause__ is not None else []  # of wrappers whose cause is the original
+    return depth < 4 and any(_timed_out(e, depth + 1) for e in inner if isinstance(e, BaseException))
+
+
+def _outcome(call: pytest.CallInfo, limit_s: float, example_passed: bool = False) -> Dict[str, Any]:
     import hypothesis.errors
 
-    from autograder.runtime.submission import SubmissionError
+    from autograder.runtime.submission import CallInterrupted, SubmissionError
 
     if call.excinfo is None:
         return {"status": "passed", "message": "", "hint": None, "mistake": None}
     exc = call.excinfo.value
+    if _timed_out(exc):
+        detail = f": {exc.message}" if isinstance(exc, CallInterrupted) else ""
+        return dict(TIME_LIMIT, message=f"{TIME_LIMIT['message']} ({limit_s:g} s){detail}")
     if isinstance(exc, NotGraded):
         return {"status": "not_graded", "message": exc.reason, "hint": None, "mistake": None}
     if isinstance(exc, CheckFailed):
@@ -276,8 +296,6 @@ def _outcome(call: pytest.CallInfo, example_passed: bool = False) -> Dict[str, A
                         "counters, caches) and use no randomness", "mistake": None}
     if call.excinfo.errisinstance(pytest.skip.Exception):
         return {"status": "error", "message": str(exc), "hint": None, "mistake": None}
-    if call.excinfo.typename == "Failed" and "Timeout" in str(exc):
-        return {"status": "error", "message": "this check ran past its time limit", "hint": None, "mistake": None}
     return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc}); "
             "this is not your fault, tell the course staff", "hint": None, "mistake": None, "internal": True}
 
@@ -291,7 +309,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
     result = outcome.get_result()
     if call.when == "call" or (call.when == "setup" and result.failed):
         cid = check_id(item)
-        record = _outcome(call, example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
+        record = _outcome(call, grading.config.timeout("check_s"),
+                          example_passed=grading.smoke.get(cid.split(".")[0], False) is None)
         points = grading.config.points(cid)
         not_graded = record["status"] == "not_graded"
         record.update(id=cid, section=cid.split(".")[0],

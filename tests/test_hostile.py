@@ -249,6 +249,13 @@ def test_baseline_is_a_graded_zero_attempt(arena: Arena) -> None:
     assert not base.leftovers and not base.planted
 
 
+def test_zeros_earn_the_shape_points_at_most(arena: Arena) -> None:
+    """A function that ignores its inputs earns no contract, gradient or property points (values_first)."""
+    document = arena.baseline.document
+    assert document is not None, arena.baseline.error
+    assert passed(document) == {c["id"] for c in document["checks"] if c["id"].endswith(".shapes")}
+
+
 @pytest.mark.parametrize("name", _params())
 def test_grading_finishes_with_every_check(arena: Arena, name: str) -> None:
     graded = arena.graded(name)
@@ -457,8 +464,26 @@ def test_banned_api_is_named_in_the_report(arena: Arena) -> None:
 
 def test_banned_api_under_other_names_is_refused(arena: Arena) -> None:
     checks = by_id(arena.graded("banned_alias").document)
-    for check in ("softmax.values", "values.values", "attention.values"):
-        assert checks[check]["status"] == "failed", check
+    for check in ("softmax.values", "values.values", "attention.values"):  # refusals swallowed: still refused
+        assert checks[check]["status"] != "passed", check
+        assert "not allowed in this assignment" in checks[check]["message"], check
+
+
+def test_banned_api_is_refused_in_the_dispatcher(arena: Arena) -> None:
+    """DisableTorchFunction, inference mode and decompose() around the aten kernels, refusals swallowed: each
+    call that reached a banned operator fails, naming it."""
+    checks = by_id(arena.graded("banned_dispatcher").document)
+    for check in ("softmax.values", "values.values", "attention.values", "attention.any_shapes"):
+        assert checks[check]["status"] != "passed", check
+        assert "not allowed in this assignment" in checks[check]["message"], check
+        assert "torch.ops.aten." in checks[check]["message"], check
+
+
+def test_huge_replies_are_refused_unread(arena: Arena) -> None:
+    """Every answer announces 16 MiB where a few KiB are expected: refused before the grader reads it."""
+    checks = by_id(arena.graded("huge_replies").document)
+    for check in ("projections.shapes", "scores.values", "softmax.contract", "attention.gradients"):
+        assert "MiB of tensor data" in checks[check]["message"], (check, checks[check]["message"])
 
 
 def test_forged_names_and_output_keep_the_report_small(arena: Arena) -> None:

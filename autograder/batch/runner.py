@@ -84,6 +84,10 @@ class BatchBusy(RuntimeError):
     """Another batch is writing to the same output folder."""
 
 
+class ReferenceLosesPoints(RuntimeError):
+    """The reference implementation does not get full marks in the warm-up: every grade would be wrong."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every submission of one batch is graded with (picklable: it travels to Dask workers)."""
@@ -251,15 +255,23 @@ def _grade_reference(settings: Settings) -> Dict[str, Any]:
 
 
 def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
-    """What the reference implementation lost points on (this machine's problem, e.g. no model), or None."""
+    """What the reference implementation lost points on (a bad config, or this machine's problem), or None;
+    a section not graded on this machine (no model) costs no points and is `warm_up_notice`'s."""
     lost = [c for c in document["checks"] if c["status"] not in ("passed", "not_graded")]
     if not lost:
-        missing = report_mod.not_graded(document["checks"])
-        return "; ".join(f"the {m['section']} section is not graded on this machine: {m['reason']}"
-                         for m in missing) or None
+        return None
     first = lost[0]["message"].splitlines()[0]
     return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
-            f"machine: {', '.join(c['id'] for c in lost)} lost ({first})")
+            f"machine, so every grade of this batch would be wrong: {', '.join(c['id'] for c in lost)} lost "
+            f"({first}); nothing was graded (fix the config, give --model DIR, or set [model] enabled = false)")
+
+
+def warm_up_notice(document: Dict[str, Any]) -> Optional[str]:
+    """The sections the warm-up could not grade on this machine (e.g. no model), or None: a warning, not a
+    reason to stop (those checks are not graded for anyone)."""
+    missing = report_mod.not_graded(document["checks"])
+    return "; ".join(f"the {m['section']} section is not graded on this machine: {m['reason']}"
+                     for m in missing) or None
 
 
 # -- the unit of work ----------------------------------------------------------------------------
@@ -269,9 +281,13 @@ def grade_job(job: Job) -> Dict[str, Any]:
     record (`job.state`) behind, the record last.
 
     Returns {"name", "outcome" (one of OUTCOMES), "seconds"}. Runs wherever the executor puts it: a local
-    thread, or a Dask worker (which warms up on its first job).
+    thread, or a Dask worker (which warms up on its first job). Raises ReferenceLosesPoints, grading
+    nothing, where the warm-up's reference implementation does not get full marks.
     """
     warm_up = warm(job.settings)
+    problem = warm_up_problem(warm_up)
+    if problem:
+        raise ReferenceLosesPoints(problem)
     job.state.parent.mkdir(parents=True, exist_ok=True)
     job.state.unlink(missing_ok=True)  # from here until record(), the report counts as not graded
     if job.path.is_dir():  # a folder with no file in it (see collect): nothing to fork a grader for
@@ -417,7 +433,8 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
     """Grade every submission the inputs name into `out` (and its HTML pages into `out/html/` with `html`,
     see `autograder.report.html_batch`), each with `assignment`, else the assignment its functions match,
     else the course config's. Raises NoSubmissions, ConfigError, AssignmentError (a file whose assignment
-    cannot be told), ExecutorUnavailable, BatchBusy (and KeyboardInterrupt after the running grades have
+    cannot be told), ExecutorUnavailable, BatchBusy, ReferenceLosesPoints (before any submission is graded;
+    on Dask, from the first worker that warms up) and KeyboardInterrupt (after the running grades have
     finished and been recorded)."""
     folders, unmatched = collect(inputs)
     paths = list(folders)
@@ -494,9 +511,13 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
             bar.set_description("warming up")
             started = time.monotonic()
             for settings in dict.fromkeys(job.settings for job in todo):  # each assignment of the batch
-                problem = warm_up_problem(warm(settings))
+                document = warm(settings)
+                problem = warm_up_problem(document)
                 if problem:
-                    bar.write(f"autograder batch: warning: {problem}", file=sys.stderr)
+                    raise ReferenceLosesPoints(problem)
+                notice = warm_up_notice(document)
+                if notice:
+                    bar.write(f"autograder batch: warning: {notice}", file=sys.stderr)
             warm_up_s = time.monotonic() - started
             bar.set_description("grading")
             bar.reset()  # rate and time left count from here, not from the start of the warm-up
@@ -508,6 +529,10 @@ def _run(todo: Sequence[Job], jobs: int, scheduler: Optional[str], progress: boo
                 counts[result["outcome"]] += 1
                 bar.set_postfix(counts, refresh=False)
                 bar.update()
+        except ReferenceLosesPoints:
+            for future in futures:
+                future.cancel()
+            raise
         except KeyboardInterrupt:  # the executor's exit waits for the running grades, which record themselves
             for future in futures:
                 future.cancel()
@@ -521,6 +546,8 @@ def _result(job: Job, future: Future) -> Dict[str, Any]:
     """The job's result, or a crash (with an error report) when the executor itself failed to run it."""
     try:
         return future.result()
+    except ReferenceLosesPoints:  # a Dask worker's warm-up: every grade would be wrong, stop the batch
+        raise
     except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker that died: this submission only
         write_unfinished(job, f"grading this submission failed ({type(exc).__name__}: {exc})", 0.0,
                          like=_warmed.get(job.settings.fingerprint))

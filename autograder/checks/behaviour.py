@@ -1,5 +1,7 @@
 """Behaviour every function owes its caller, for any assignment: dtype kept, inputs untouched, the same
-answer twice (`check_contract`), and gradients that agree with finite differences (`check_gradients`).
+answer twice (`check_contract`), and gradients that are finite and equal the reference's
+(`check_gradients`). Both need the reference's values first (the config's `values_first`,
+default true): a function that ignores its inputs (right-shaped zeros) earns no points here.
 
 An assignment's checks call these with its `Checker`, the op and inputs it builds; argument names in
 messages come from the reference function's signature.
@@ -11,7 +13,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from autograder.checks.support import Checker, copied, matches, outputs_of
+from autograder.checks.support import Checker, copied, difference, matches, outputs_of
 from autograder.config import Config
 from autograder.feedback import CheckFailed
 
@@ -38,22 +40,25 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
-def check_contract(checker: Checker, submission: Any, op: str, args: Sequence[Any]) -> None:
+def check_contract(checker: Checker, submission: Any, op: str, args: Sequence[Any], config: Config,
+                   where: str = "") -> None:
     """The op on `args` returns the reference's structure, shapes and dtypes (so float32 in, float32 out),
-    leaves every input tensor as it was, and gives bitwise the same answer on a second call."""
+    leaves every input tensor as it was, has the reference's values (unless `config.values_first` is off)
+    and gives bitwise the same answer on a second call. `where` names the input in messages."""
     op = checker.op(op)
     fn = checker.label(op)
     expected = checker.expected_of(op, args)
     with checker.explaining(submission, op, args):
-        first, after = submission.call_echo(op, *args)
+        first, after = submission.call_echo(op, *args, expect=expected)
     first = checker.validate(first, op, expected)
     for name, before, now in zip(arg_names(checker, op), args, after):
         if not _unchanged(before, now):
             raise CheckFailed(f"{fn} modified its input {name} in place",
                               "use out-of-place operations (x = x.masked_fill(...), not x.masked_fill_(...) "
                               "or x[...] = ...): the caller still needs its tensors")
+    checker.require_values(first, expected, op, args, config, where)
     with checker.explaining(submission, op, args):
-        second = checker.validate(submission.call(op, *args), op, expected)
+        second = checker.validate(submission.call(op, *args, expect=expected), op, expected)
     if not all(_same(a, b) for a, b in zip(outputs_of(first), outputs_of(second))):
         raise CheckFailed(f"{fn} gave different results on two calls with the same inputs",
                           "no randomness (dropout, torch.rand) and no state kept between calls")
@@ -84,15 +89,17 @@ def _reference_grads(checker: Checker, op: str, args: Sequence[Any], wrt: Sequen
 
 
 def check_gradients(checker: Checker, submission: Any, op: str, args: Sequence[Any], wrt: Sequence[Target],
-                    seed: int, eps: float = 1e-6, directions: int = 3, config: Optional[Config] = None) -> None:
-    """Gradients reach every input in `wrt` and match finite differences of the student's own function.
-    With `config`, they must also be finite and equal the reference's gradients (float64 tolerance of
-    config), and a failure caused by wrong values names the value mistake. (Without config: the checks
-    of the attention assignment, whose grades are recorded in tests/golden/.)
+                    seed: int, config: Config, where: str = "") -> None:
+    """Gradients reach every input in `wrt`, are finite and equal the reference's gradients (float64
+    tolerance of `config`); the op's values must equal the reference's first (unless `config.values_first`
+    is off), and a failure caused by wrong values names the value mistake.
 
-    A gradcheck done from outside, in float64: for random directions u and cotangents v, the student's
-    vector-Jacobian product v^T J u must equal the central difference of v . f(x + eps u). A target is an
-    argument's index, or (index, key) for one tensor of a dict argument.
+    A gradcheck done from outside against the reference, in float64: for random cotangents v (one per
+    output, from `seed`), the vector-Jacobian product v^T J that autograd gives through the student's code
+    must equal the reference's for every input (a function that ignores its inputs agrees with its own
+    finite differences, never with the reference). Every comparison fails on NaN. A target is an
+    argument's index, or (index, key) for one tensor of a dict argument; the seam has already refused
+    gradients not shaped like their inputs.
     """
     op = checker.op(op)
     fn, names = checker.label(op), arg_names(checker, op)
@@ -104,7 +111,7 @@ def check_gradients(checker: Checker, submission: Any, op: str, args: Sequence[A
         outputs, grads = submission.vjp(op, args, list(wrt), cotangents)
     outputs = checker.validate(outputs, op, expected)
     why = checker.diagnoser(op, args, outputs)
-    right = config is None or all(matches(o, e, config) for o, e in zip(outputs_of(outputs), outputs_of(expected)))
+    right = all(matches(o, e, config) for o, e in zip(outputs_of(outputs), outputs_of(expected)))
 
     def name(target: Target) -> str:
         return f"{names[target[0]]}[{target[1]!r}]" if isinstance(target, tuple) else names[target]
@@ -113,34 +120,21 @@ def check_gradients(checker: Checker, submission: Any, op: str, args: Sequence[A
         if not isinstance(grad, torch.Tensor) and not right:  # an input the student's formula leaves out
             raise CheckFailed(f"your {fn} does not depend on {name(target)} (no gradient reaches it), and its "
                               "values are wrong", f"the contract's formula uses {name(target)}", diagnose=why)
+    checker.require_values(outputs, expected, op, args, config, where)
+    for target, grad in zip(wrt, grads):
         if not isinstance(grad, torch.Tensor):
             raise checker.no_gradient(submission, f"no gradient reaches {name(target)} through {fn}")
-        if config is not None and not torch.isfinite(grad).all():
+        if not torch.isfinite(grad).all():
             raise CheckFailed(f"the gradient of {fn} with respect to {name(target)} contains NaN or inf",
                               "an operation whose derivative blows up (sqrt at 0, exp overflow, -inf times 0): "
                               "use torch.softmax and keep eps inside the sqrt", diagnose=why)
-    for _ in range(directions):
-        steps = [torch.randn(_get(args, t).shape, generator=gen, dtype=torch.float64) for t in wrt]
-        analytic = sum(float((g * u).sum()) for g, u in zip(grads, steps))
-        plus, minus = list(args), list(args)
-        for target, u in zip(wrt, steps):
-            plus, minus = _with(plus, target, _get(args, target) + eps * u), _with(minus, target, _get(args, target) - eps * u)
-        with checker.explaining(submission, op, args):
-            f_plus = outputs_of(checker.validate(submission.call(op, *plus), op, expected))
-            f_minus = outputs_of(checker.validate(submission.call(op, *minus), op, expected))
-        numeric = sum(float(((p - m) * v).sum()) / (2 * eps) for p, m, v in zip(f_plus, f_minus, cotangents))
-        if abs(analytic - numeric) > 1e-5 * max(1.0, abs(numeric)):
-            raise CheckFailed(f"the gradients of {fn} disagree with finite differences of it "
-                              f"(directional derivative {analytic:.6g} by autograd, {numeric:.6g} numerically)",
-                              "keep every step a differentiable torch operation; no in-place edits of "
-                              "tensors autograd still needs, no .data",
-                              diagnose=why)  # a float32 detour shows here
-    if config is None:
-        return
     for target, grad, want in zip(wrt, grads, _reference_grads(checker, op, args, wrt, cotangents)):
         want = torch.zeros_like(grad) if want is None else want
         if not matches(grad, want, config):
-            raise CheckFailed(f"the gradient of {fn} with respect to {name(target)} differs from the reference's "
-                              f"by up to {float((grad - want).abs().max()):.3g}",
+            tol = config.tolerance(want.dtype)
+            raise CheckFailed(difference(grad, want, f"the gradients of {fn} with respect to {name(target)}", where,
+                                         tol["rtol"], tol["atol"]),
+                              "keep every step a differentiable torch operation: no in-place edits of tensors "
+                              "autograd still needs, no .data, no detach, no float32 detour" if right else
                               "the gradient follows the values: fix the values checks of this function first",
                               diagnose=why)

@@ -217,7 +217,7 @@ class Checker:
         """Call the section's op and validate types, shapes and dtypes against `expected` (same structure)."""
         op = self.op(section)
         with self.explaining(submission, op, args):  # some classic mistakes raise (Q @ K with K not square)
-            value = submission.call(op, *args)
+            value = submission.call(op, *args, expect=expected)
         try:
             return self.validate(value, op, expected)
         except CheckFailed as failure:  # a wrong shape can be a classic mistake too (V @ weights, K Q^T, ...)
@@ -249,6 +249,13 @@ class Checker:
             tol = config.tolerance(want.dtype) if want.is_floating_point() else {"rtol": 0.0, "atol": 0.0}
             raise CheckFailed(difference(got, want, f"{self.label(op)}: {name}", where, tol["rtol"], tol["atol"]),
                               diagnose=self.diagnoser(op, args, actual))
+
+    def require_values(self, actual: Any, expected: Any, op: str, args: Sequence[Any], config: Config,
+                       where: str = "") -> None:
+        """Unless the course turned `values_first` off, a check's points need the reference's values first (a
+        function that ignores its inputs, such as right-shaped zeros, earns the shape points only)."""
+        if config.values_first:
+            self.compare(actual, expected, op, args, config, where)
 
     def against_reference(self, submission: Any, section: str, args: Sequence[Any], config: Config,
                           where: str = "") -> Any:

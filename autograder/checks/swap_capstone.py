@@ -76,7 +76,7 @@ def check_logits(capstone: Capstone, state: Dict[str, Any], course: Any, why: Ca
     """The model's next-token logits are unchanged by the swap (within `[model] logits_atol`)."""
     comparison = state["comparison"]
     gap = comparison.logits_max_abs_diff
-    if gap > course.model["logits_atol"]:
+    if not gap <= course.model["logits_atol"]:  # NaN fails too
         nxt = comparison.next_token
         raise CheckFailed(f"with your {capstone.who} as block {comparison.layer_idx}'s {capstone.replaced} the "
                           f"model's logits move by up to {gap:.3g}; next-token KL {nxt['kl'][0]:.3g}, top-1 "
@@ -86,8 +86,14 @@ def check_logits(capstone: Capstone, state: Dict[str, Any], course: Any, why: Ca
 
 def check_gradients(capstone: Capstone, state: Dict[str, Any], submission: Any, course: Any, checker: Any,
                     why: Callable[[], Any]) -> None:
-    """Gradients through the student's module reach its weights and equal production's (relative gap of
-    the whole module's gradient, within `[model] grads_rtol`)."""
+    """Gradients through the student's module reach its weights, are finite and equal production's
+    (relative gap of the whole module's gradient, within `[model] grads_rtol`), graded once the model's
+    logits are right (unless the course turned `values_first` off)."""
+    outputs_right = state["comparison"].logits_max_abs_diff <= course.model["logits_atol"]  # False for NaN
+    if course.values_first and not outputs_right:
+        raise CheckFailed(f"gradients are graded once the model's outputs are right; with your {capstone.who} "
+                          f"they move by up to {state['comparison'].logits_max_abs_diff:.3g}",
+                          "fix the values first (see the model.logits check)", diagnose=why)
     model, tokenizer = state["model"], state["tokenizer"]
     layer = int(course.model["layer"])
     block = swap.gpt2_blocks(model)[layer]
@@ -104,9 +110,13 @@ def check_gradients(capstone: Capstone, state: Dict[str, Any], submission: Any, 
     if any(g is None for g in got):
         raise checker.no_gradient(submission, f"no gradient reaches the block's weights through your {capstone.who}")
     flat_got, flat_expected = torch.cat([g.flatten() for g in got]), torch.cat([e.flatten() for e in expected])
+    if not bool(torch.isfinite(flat_got).all()):
+        raise CheckFailed(f"gradients through your {capstone.who} contain {int((~torch.isfinite(flat_got)).sum())} "
+                          "NaN/inf value(s)", "no operation whose gradient is NaN where its value is fine "
+                          "(sqrt or log of 0, 0 * inf); keep every step a differentiable torch operation")
     gap = float((flat_got - flat_expected).norm() / flat_expected.norm().clamp_min(1e-12))
     if not gap <= course.model["grads_rtol"]:  # NaN fails too
         message = f"gradients through your {capstone.who} differ from production's by {gap:.3g} (relative)"
-        if state["comparison"].logits_max_abs_diff <= course.model["logits_atol"]:
+        if outputs_right:
             raise checker.no_gradient(submission, message + ", while the model's outputs are right")
         raise CheckFailed(message, "keep every step a differentiable torch operation", diagnose=why)

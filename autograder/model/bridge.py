@@ -84,7 +84,7 @@ def student_projections(submission: Submission, checker: Any,
         device = x.device
         args = [t.detach().cpu() for t in (x, W_q, W_k, W_v)]
         expected = tuple(torch.empty(*x.shape[:-1], w.shape[-1], dtype=x.dtype) for w in (W_q, W_k, W_v))
-        Q, K, V = checker.validate(submission.call(op, *args), op, expected)
+        Q, K, V = checker.validate(submission.call(op, *args, expect=expected), op, expected)
         return Q.to(device), K.to(device), V.to(device)
 
     return project

@@ -56,6 +56,10 @@ class ModelChoice:
     def to_dict(self) -> Dict[str, str]:
         return asdict(self)
 
+class MissingTokenizer(OSError):
+    """A model folder without tokenizer files (transformers then builds an empty tokenizer that silently
+    encodes every prompt to zero tokens)."""
+
 
 # ----------------------------------------------------------------------------------------------------
 # loading
@@ -82,6 +86,11 @@ def _load_dir(directory: str, device: torch.device) -> Tuple[PreTrainedModel, Pr
     model_class = AutoModelForCausalLM if is_causal_lm(config) else AutoModel
     model = model_class.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(directory)
+    if not tokenizer("The cat sat")["input_ids"]:
+        present = ", ".join(sorted(p.name for p in Path(directory).iterdir())[:20]) or "nothing"
+        raise MissingTokenizer(
+            f"it has no tokenizer files (it holds {present}): save the tokenizer next to the model with "
+            "tokenizer.save_pretrained(folder), which writes tokenizer.json (or vocab.json + merges.txt, vocab.txt)")
     return model.to(device).eval(), tokenizer
 
 

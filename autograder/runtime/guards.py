@@ -3,12 +3,20 @@
 Used by the worker around the import and every call. Inside the sandbox these are a courtesy that names
 the rule; the filesystem layer (Landlock) is what actually keeps `reference/` unreadable.
 
-A banned API is refused under every name torch gives it: the public name, its aliases (the same object
-elsewhere in torch: `torch._C._nn.scaled_dot_product_attention`, `torch.nn.modules.activation.
-MultiheadAttention`), and, through a torch function mode, the operators behind it (`torch.ops.aten.
-scaled_dot_product_attention`, `torch._scaled_dot_product_flash_attention_for_cpu`, ...). Code in the
-same process can always take such a guard apart (pop the mode, keep a reference found with gc): the ban
-names the rule for honest students; it is not a sandbox, and bypassing it buys four lines of torch.
+A banned API is refused in three layers. (1) Under every Python name torch gives it: the public name and
+its aliases (the same object elsewhere in torch: `torch._C._nn.scaled_dot_product_attention`,
+`torch.nn.modules.activation.MultiheadAttention`). (2) A torch function mode names the operator a call
+reached (`torch.ops.aten.scaled_dot_product_attention`, `torch._scaled_dot_product_flash_attention_for_cpu`).
+(3) In the dispatcher itself: inside the block, every aten operator of the banned API's family has its
+kernels (CompositeImplicitAutograd and each backend's) replaced by one that refuses (`torch.library`), so
+`torch._C.DisableTorchFunction()`, inference mode, `OpOverload.decompose` or a reference kept from before
+all end in the refusal; and a refusal the student's code catches and swallows still fails the call (the
+block yields the list of refusals; the worker checks it after every call).
+
+What it cannot guarantee: code in the same process can still take any in-process guard apart with enough
+effort (find the registration with gc and destroy it, patch memory with ctypes), or reimplement the
+library's kernel in Python, which is then the student's own code. The ban names the rule for honest
+students and makes a bypass deliberate work; it is not a sandbox.
 """
 from __future__ import annotations
 
@@ -17,8 +25,11 @@ import importlib
 import importlib.abc
 import re
 import sys
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import torch
+from torch.library import Library
 from torch.overrides import TorchFunctionMode
 
 # Packages holding the right answers or the checks: a submission importing them would grade itself.
@@ -54,10 +65,13 @@ def refusal(dotted: str, called_as: Optional[str] = None) -> str:
     return f"{dotted} is not allowed in this assignment{via}: implement it yourself from the sections"
 
 
-def _banned_stand_in(dotted: str, called_as: Optional[str] = None) -> Any:
+def _banned_stand_in(dotted: str, called_as: Optional[str] = None, record: Optional[List[str]] = None) -> Any:
+    """A function that refuses (BannedAPIError), noting its message in `record` first."""
     message = refusal(dotted, called_as)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
+        if record is not None:
+            record.append(message)
         raise BannedAPIError(message)
 
     refuse.__qualname__ = refuse.__name__ = (called_as or dotted).rsplit(".", 1)[-1]
@@ -123,8 +137,9 @@ def _places(banned: Tuple[str, ...]) -> List[Tuple[str, str, Any, str]]:
 class _OperatorBan(TorchFunctionMode):
     """Refuses torch functions and aten operators whose names belong to a banned API's family."""
 
-    def __init__(self, banned: Sequence[str]) -> None:
+    def __init__(self, banned: Sequence[str], record: List[str]) -> None:
         super().__init__()
+        self.record = record
         self.families = [(dotted, re.compile(r"_*" + OPERATOR_FAMILIES[dotted]))
                          for dotted in banned if dotted in OPERATOR_FAMILIES]
 
@@ -148,28 +163,91 @@ class _OperatorBan(TorchFunctionMode):
         if name is not None:
             for dotted, family in self.families:
                 if family.match(name):
-                    raise BannedAPIError(refusal(dotted, shown))
+                    self.record.append(refusal(dotted, shown))
+                    raise BannedAPIError(self.record[-1])
         return func(*args, **(kwargs or {}))
 
 
+# dispatch keys whose kernels a banned operator loses inside the block (where it has one): the composite
+# kernel that decomposes it before any backend, and every backend's own
+KERNEL_KEYS = ("CompositeImplicitAutograd", "CPU", "CUDA", "MPS", "XPU")
+_OPERATORS: Dict[Tuple[str, ...], List[Tuple[str, str, str]]] = {}
+
+
+def banned_operators(banned: Sequence[str]) -> List[Tuple[str, str, str]]:
+    """(banned name, "op.overload", dispatch key) for every kernel of every aten operator in the banned APIs'
+    families (OPERATOR_FAMILIES), as this torch registers them; found once per process."""
+    key = tuple(banned)
+    if key not in _OPERATORS:
+        families = [(d, re.compile(r"_*" + OPERATOR_FAMILIES[d])) for d in banned if d in OPERATOR_FAMILIES]
+        found = []
+        for qualified in torch._C._dispatch_get_all_op_names():
+            namespace, _, name = qualified.partition("::")
+            dotted = next((d for d, family in families if family.match(name)), None)
+            if namespace != "aten" or dotted is None:
+                continue
+            found += [(dotted, name, k) for k in KERNEL_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(qualified, k)]
+        _OPERATORS[key] = found
+    return _OPERATORS[key]
+
+
+_RECORDS: List[List[str]] = [[]]  # the refusal record of the innermost guarded block (the dispatcher's kernels
+                                 # note theirs here; outside any block, in a list nobody reads)
+_PERMANENT: Dict[Tuple[str, ...], Library] = {}
+
+
+def _refuse_operator(dotted: str, op: str) -> Any:
+    message = refusal(dotted, f"torch.ops.aten.{op}")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        _RECORDS[-1].append(message)
+        raise BannedAPIError(message)
+
+    return refuse
+
+
+def _dispatcher_ban(banned: Sequence[str]) -> Library:
+    """Replace the banned operators' kernels with refusals (undone by the returned Library's `_destroy()`)."""
+    library = Library("aten", "IMPL")
+    with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
+        warnings.simplefilter("ignore")
+        for dotted, op, key in banned_operators(banned):
+            library.impl(op, _refuse_operator(dotted, op), key)
+    return library
+
+
+def ban_for_this_process(banned: Sequence[str]) -> None:
+    """For a process that runs nothing but student code (the worker): the banned operators refuse from now
+    on, outside guarded blocks too, and no block pays for registering them again (0.6 ms a call)."""
+    if tuple(banned) not in _PERMANENT:
+        _PERMANENT[tuple(banned)] = _dispatcher_ban(banned)
+
+
 @contextlib.contextmanager
-def guarded(banned: Sequence[str]) -> Iterator[None]:
+def guarded(banned: Sequence[str]) -> Iterator[List[str]]:
     """Within the block, each dotted name in `banned` raises BannedAPIError (under any of the names torch
-    gives it) and BLOCKED_IMPORTS fail."""
+    gives it, and in the dispatcher) and BLOCKED_IMPORTS fail. Yields the list of refusals made in the
+    block (their messages), which the caller checks: a refusal the student's code swallowed still counts."""
+    record: List[str] = []
     saved: List[Tuple[Any, str, Any]] = []
     for dotted, called_as, owner, attr in _places(tuple(banned)):
         saved.append((owner, attr, getattr(owner, attr)))
-        setattr(owner, attr, _banned_stand_in(dotted, called_as))
+        setattr(owner, attr, _banned_stand_in(dotted, called_as, record))
     hidden = {name: sys.modules[name] for name in _blocked_loaded() if name in sys.modules}
     for name in hidden:
         del sys.modules[name]
     blocker = _ImportBlocker()
     sys.meta_path.insert(0, blocker)
-    mode = _OperatorBan(banned) if any(d in OPERATOR_FAMILIES for d in banned) else contextlib.nullcontext()
+    mode = _OperatorBan(banned, record) if any(d in OPERATOR_FAMILIES for d in banned) else contextlib.nullcontext()
+    library = None if tuple(banned) in _PERMANENT else _dispatcher_ban(banned)
+    _RECORDS.append(record)
     try:
         with mode:
-            yield
+            yield record
     finally:
+        _RECORDS.remove(record)
+        if library is not None:
+            library._destroy()
         if blocker in sys.meta_path:
             sys.meta_path.remove(blocker)
         sys.modules.update(hidden)

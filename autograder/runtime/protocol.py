@@ -36,8 +36,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 _LEN = struct.Struct("!Q")
-MAX_HEADER = 8 << 20   # bytes of JSON in one frame: specs, error messages, descriptions
-MAX_BLOB = 256 << 20   # bytes of tensor data in one frame (the largest graded input is a few MiB)
+MAX_HEADER = 1 << 20   # bytes of JSON in one frame: specs, error messages (clipped), descriptions
+MAX_BLOB = 64 << 20    # bytes of tensor data in one frame (the largest graded input is under 1 MiB); a reply
+                       # gets a budget from what its request expects (`reply_budget`), refused before it is read
 MAX_TEXT = 4000        # characters kept of any string a worker sends (messages, details, descriptions)
 ERROR_TEXT = 500       # characters kept of an exception's own message (the worker clips it: `clip`)
 MAX_DEPTH = 4          # nesting of tuple and dict specs (the encoder nests one level)
@@ -52,6 +53,30 @@ SCALARS = (bool, int, float, str)
 
 class ProtocolError(RuntimeError):
     """The other side sent something that is not a valid frame (or went away)."""
+
+
+class ReplyTooLarge(ProtocolError):
+    """A frame announced more tensor data than its reader allows: refused before a byte of it is read."""
+
+    def __init__(self, size: int, limit: int, drained: bool = False) -> None:
+        super().__init__(f"tensor data too large ({size} bytes, at most {limit})")
+        self.size, self.limit, self.drained = size, limit, drained
+
+
+REPLY_SLACK = 1 << 20  # bytes a reply may hold beyond REPLY_FACTOR times what its request expects
+REPLY_FACTOR = 4       # (float64 for float32 inputs is 2x; a broadcasting mistake at test sizes fits)
+
+
+def nbytes(values: Any) -> int:
+    """Bytes of tensor data in a value, a tuple or a list of them (what encoding it would send)."""
+    if isinstance(values, (list, tuple)):
+        return sum(nbytes(v) for v in values)
+    return values.numel() * values.element_size() if isinstance(values, torch.Tensor) else 0
+
+
+def reply_budget(expected_bytes: int) -> int:
+    """The most tensor data a reply expected to carry `expected_bytes` may announce (capped at MAX_BLOB)."""
+    return min(MAX_BLOB, REPLY_SLACK + REPLY_FACTOR * expected_bytes)
 
 
 @dataclass(frozen=True)
@@ -247,6 +272,17 @@ def _recv_exact(sock: socket.socket, size: int, deadline: Optional[float]) -> by
     return b"".join(chunks)
 
 
+def _discard(sock: socket.socket, size: int, deadline: Optional[float]) -> bool:
+    """Read and drop `size` bytes (1 MiB at a time): the stream stays in step without holding the data.
+    False when the bytes do not come before the deadline or the peer goes away."""
+    try:
+        while size:
+            size -= len(_recv_exact(sock, min(size, 1 << 20), deadline))
+    except (socket.timeout, ProtocolError, OSError):
+        return False
+    return True
+
+
 _SEQ = itertools.count(1)
 # socket -> what its last request needs in the reply: {"seq", "op", "echo"}
 _PENDING: "weakref.WeakKeyDictionary[socket.socket, Dict[str, Any]]" = weakref.WeakKeyDictionary()
@@ -299,8 +335,9 @@ def recv(sock: socket.socket, *, max_header: int = MAX_HEADER,
         if not isinstance(header, dict):
             raise ProtocolError("header is not an object")
         (blob_len,) = _LEN.unpack(_recv_exact(sock, _LEN.size, deadline))
-        if blob_len > max_blob:
-            raise ProtocolError(f"tensor data too large ({blob_len} bytes)")
+        if blob_len > max_blob:  # read past it in small chunks, keeping none, when that is cheap
+            drained = blob_len <= MAX_BLOB and _discard(sock, blob_len, deadline)
+            raise ReplyTooLarge(blob_len, max_blob, drained)
         tensors = unpack_blob(_recv_exact(sock, blob_len, deadline))
     finally:
         if deadline is not None:

@@ -25,9 +25,23 @@ import torch
 from autograder.feedback import Diagnosable
 from autograder.runtime import notebook, protocol
 from autograder.runtime.launcher import Launched, Process, outside, start_worker
-from autograder.runtime.worker import Runner
+from autograder.runtime.worker import Runner, is_time_limit
 
 ERROR_KINDS = ("missing", "raised", "banned", "load", "timeout", "crashed", "protocol", "invalid")
+
+
+class CallInterrupted(BaseException):
+    """A check's time limit (pytest-timeout) fired while a call into student code was in flight.
+
+    A BaseException, like the KeyboardInterrupt it resembles: hypothesis lets it through instead of
+    replaying the example (which would call a restarted worker and report the check as nondeterministic).
+    The interrupted worker is already stopped; the next call starts a fresh one, so its late reply is
+    never read as the answer to another request.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class SubmissionError(Diagnosable, Exception):
@@ -193,7 +207,7 @@ class Submission:
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
         if not self.sandbox:
-            self._runner = Runner(self.path, self.banned, self.contract)
+            self._runner = Runner(self.path, self.banned, self.contract, in_process=True)
             with self._printing():
                 self._loaded(self._runner.load())
             return
@@ -230,6 +244,9 @@ class Submission:
                 message = f"{self.path.name} ended the worker process while being imported{cell}{status}"
             self.load_error = SubmissionError("load", message)
             return
+        except BaseException:  # interrupted while it starts: its greeting must never be read as a reply
+            self._stop()
+            raise
         self._loaded(loaded)
 
     def _loaded(self, header: Dict[str, Any]) -> None:
@@ -298,8 +315,12 @@ class Submission:
             return next((n for n in parts if n not in self.functions), None)
         return None if fn in self.functions else fn
 
-    def _request(self, header: Dict[str, Any], values: List[Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    def _request(self, header: Dict[str, Any], values: List[Any], expected_bytes: Optional[int] = None
+                 ) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+        """Send one request and read its reply; a reply announcing more tensor data than `expected_bytes`
+        allows (`protocol.reply_budget`; MAX_BLOB when unknown) is refused before any of it is read."""
         fn = header["fn"]
+        budget = protocol.MAX_BLOB if expected_bytes is None else protocol.reply_budget(expected_bytes)
         if self.load_error is not None:
             raise self.load_error
         if fn in self._dead:
@@ -313,8 +334,16 @@ class Submission:
         blob = enc.blob()
         self.calls += 1
         if self._runner is not None:  # in-process: same encoding, no socket
-            with self._printing():
-                reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            start = time.monotonic()
+            try:
+                with self._printing():
+                    reply, out_blob = self._runner.handle(header, protocol.unpack_blob(blob))
+            except BaseException as exc:  # only the grader's own interruptions get through handle()
+                if is_time_limit(exc):
+                    raise self._interrupted(fn, start) from None
+                raise
+            if len(out_blob) > budget:
+                raise self._too_large(fn, len(out_blob), expected_bytes)
             return self._check(fn, reply, protocol.unpack_blob(out_blob))
         if self._worker is None:
             self._start()
@@ -326,7 +355,11 @@ class Submission:
         try:
             sock.settimeout(self.call_timeout)
             protocol.send(sock, header, blob)
-            reply, tensors = protocol.recv(sock)
+            reply, tensors = protocol.recv(sock, max_blob=budget)
+        except protocol.ReplyTooLarge as exc:  # refused unread; not drained: a fresh worker next time
+            if not exc.drained:
+                self._stop()
+            raise self._too_large(fn, exc.size, expected_bytes) from None
         except socket.timeout:
             self._stop()
             error = SubmissionError("timeout", f"{self._label(fn)} did not return within {self.call_timeout:g} s "
@@ -340,7 +373,24 @@ class Submission:
                                     "running out of memory?)")
             self._dead[fn] = error
             raise error from None
+        except BaseException as exc:  # interrupted mid-call (a check's time limit, Ctrl-C): the worker is
+            self._stop()              # still busy with a request nobody waits for; never read its reply
+            if not is_time_limit(exc):
+                raise
+            error = self._interrupted(fn, start)
+            self._start()  # now, on the interrupted check's time: the next check starts with a ready worker
+            raise error from None
         return self._check(fn, reply, tensors)
+
+    def _interrupted(self, fn: str, start: float) -> CallInterrupted:
+        return CallInterrupted(f"{self._label(fn)} was still running when the check's time limit ran out "
+                               f"({time.monotonic() - start:.1f} s into the call)")
+
+    def _too_large(self, fn: str, size: int, expected_bytes: Optional[int]) -> SubmissionError:
+        expected = "" if expected_bytes is None else f" where its answer takes {expected_bytes / 2**20:.2f} MiB"
+        return SubmissionError("invalid", f"{self._label(fn)} answered with {size / 2**20:.1f} MiB of tensor "
+                               f"data{expected}: a tensor far larger than the contract's shapes (check how your "
+                               "tensors broadcast)")
 
     def _label(self, fn: str) -> str:
         composition = self.contract["compositions"].get(fn)
@@ -355,14 +405,17 @@ class Submission:
                                   str(err.get("detail", "")), raised)
         return reply, tensors
 
-    def call(self, name: str, *args: Any) -> Any:
-        """Call a contract function; returns its value (tensors, tuples, or `protocol.Foreign`)."""
-        reply, tensors = self._request({"op": "call", "fn": name}, list(args))
+    def call(self, name: str, *args: Any, expect: Any = None) -> Any:
+        """Call a contract function; returns its value (tensors, tuples, or `protocol.Foreign`). `expect`: a
+        value shaped like the right answer (tensors or a tuple), which bounds the reply's size."""
+        reply, tensors = self._request({"op": "call", "fn": name}, list(args),
+                                       None if expect is None else protocol.nbytes(expect))
         return protocol.decode(reply["result"], tensors)
 
-    def call_echo(self, name: str, *args: Any) -> Tuple[Any, List[Any]]:
+    def call_echo(self, name: str, *args: Any, expect: Any = None) -> Tuple[Any, List[Any]]:
         """Like `call`, and also returns the arguments as the student's code left them."""
-        reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args))
+        reply, tensors = self._request({"op": "call", "fn": name, "echo": True}, list(args),
+                                       None if expect is None else protocol.nbytes(expect) + protocol.nbytes(args))
         return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["args_after"], tensors)
 
     def vjp(self, name: str, args: Sequence[Any], wrt: Sequence[Union[int, Tuple[int, str]]],
@@ -374,6 +427,22 @@ class Submission:
         through autograd (detached, numpy round-trip, new tensor).
         """
         targets = [list(w) if isinstance(w, tuple) else w for w in wrt]
+        inputs = [args[w[0]][w[1]] if isinstance(w, tuple) else args[w] for w in wrt]
+        expected = protocol.nbytes(list(cotangents)) + protocol.nbytes(inputs)  # the outputs and the grads
         reply, tensors = self._request({"op": "vjp", "fn": name, "wrt": targets, "cotangents": list(cotangents)},
-                                       list(args))
-        return protocol.decode(reply["result"], tensors), protocol.decode_values(reply["grads"], tensors)
+                                       list(args), expected)
+        grads = protocol.decode_values(reply["grads"], tensors)
+        if len(grads) != len(inputs) or not all(_fits(g, x) for g, x in zip(grads, inputs)):
+            got = ", ".join("None" if g is None else f"{list(g.shape)} {g.dtype}" if type(g) is torch.Tensor
+                            else protocol.describe(g) for g in grads[:len(inputs) + 1])
+            want = ", ".join(f"{list(x.shape)} {x.dtype}" for x in inputs)
+            raise SubmissionError("invalid", protocol.clip(f"the gradients of {self._label(name)} came back as "
+                                                           f"[{got}]; autograd gives one per input: [{want}]"))
+        return protocol.decode(reply["result"], tensors), grads
+
+
+def _fits(grad: Any, x: Any) -> bool:
+    """A gradient is None (the output does not depend on x) or a plain tensor of x's very shape and dtype:
+    checked before any arithmetic, so a forged [N, 1, ..., 1] one cannot broadcast to gigabytes."""
+    return grad is None or (type(grad) is torch.Tensor and type(x) is torch.Tensor and grad.shape == x.shape
+                            and grad.dtype == x.dtype)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 import torch
 
 from autograder.runtime import notebook, protocol
-from autograder.runtime.guards import BannedAPIError, guarded
+from autograder.runtime.guards import BannedAPIError, ban_for_this_process, guarded
 
 MODULE_NAME = "submission"
 WORKDIR_MB = 64  # room for what a submission writes (matplotlib's cache, a scratch file), in memory
@@ -87,15 +87,24 @@ def error_header(exc: BaseException, path: str, fn: str, where: Callable[[int], 
     }
 
 
+def is_time_limit(exc: BaseException) -> bool:
+    """Whether `exc` is pytest-timeout's interruption of a check (pytest's Failed("Timeout >Ns")): the
+    grader's own, not the student's exception, when it fires in student code run in-process."""
+    return type(exc).__name__ == "Failed" and str(exc).startswith("Timeout")
+
+
 class Runner:
     """Imports a submission and executes requests against it (student code runs only in here)."""
 
-    def __init__(self, path: Path, banned: Sequence[str] = (), contract: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, path: Path, banned: Sequence[str] = (), contract: Optional[Dict[str, Any]] = None,
+                 in_process: bool = False) -> None:
         """contract: {"functions": [names], "compositions": {op: composition}} as `Assignment.wire()` gives
         it: which functions the grader may ask for, and how to build an op from others when the student
-        did not write it (see `compose`)."""
+        did not write it (see `compose`). in_process: in the grader's process, whose own interruptions (a
+        check's time limit) pass through the student's code."""
         self.path = Path(path).resolve()
         self.banned = tuple(banned)
+        self.in_process = in_process
         contract = contract or {}
         self.contract_functions: Tuple[str, ...] = tuple(contract.get("functions", ()))
         self.compositions: Dict[str, Dict[str, Any]] = dict(contract.get("compositions", {}))
@@ -181,16 +190,22 @@ class Runner:
             missing = exc.args[0]
             return {"ok": False, "error": {"kind": "missing", "type": "AttributeError", "detail": "",
                                            "message": f"{missing} is not defined in your file"}}, b""
+        if op not in ("call", "vjp"):
+            return {"ok": False, "error": {"kind": "protocol", "type": "ValueError", "detail": "",
+                                           "message": f"unknown op {protocol.clip(str(op), 40)!r}"}}, b""
         try:
-            with guarded(self.banned):
+            with guarded(self.banned) as refusals:
                 if op == "call":
-                    return self._call(fn, args, bool(header.get("echo")))
-                if op == "vjp":
-                    return self._vjp(fn, args, header.get("wrt", []), header.get("cotangents", []), tensors)
+                    answer = self._call(fn, args, bool(header.get("echo")))
+                else:
+                    answer = self._vjp(fn, args, header.get("wrt", []), header.get("cotangents", []), tensors)
+            if refusals:  # the student's code caught a refusal and answered anyway: still a banned call
+                raise BannedAPIError(refusals[0])
+            return answer
         except BaseException as exc:  # the student's exception, whatever it is, is a graded result
+            if self.in_process and is_time_limit(exc):  # a check's time limit fired in their code
+                raise
             return error_header(exc, str(self.path), fn_name, self.source.where), b""
-        return {"ok": False, "error": {"kind": "protocol", "type": "ValueError", "detail": "",
-                                       "message": f"unknown op {op!r}"}}, b""
 
     @staticmethod
     def _call(fn: Callable[..., Any], args: List[Any], echo: bool) -> Tuple[Dict[str, Any], bytes]:
@@ -296,6 +311,7 @@ def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     except Exception as exc:  # our failure, not the student's: the grader reports it as internal
         protocol.send(sock, {"ok": False, "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
         os._exit(70)
+    ban_for_this_process(runner.banned)  # this process runs only student code from here on
     protocol.send(sock, {"ok": True, "layers": layers})
     serve(sock, runner)
     os._exit(0)  # never run student atexit handlers or flush their buffers into our pipes

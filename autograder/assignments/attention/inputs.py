@@ -18,6 +18,7 @@ CHECK = Checker(ASSIGNMENT)
 # examples from its source, so these names keep the examples (and the grades) of before the move
 call_checked, check_against_reference = CHECK.call_checked, CHECK.against_reference
 diagnoser, expected_of = CHECK.diagnoser, CHECK.expected_of
+require_values = CHECK.require_values
 
 
 @dataclass(frozen=True)

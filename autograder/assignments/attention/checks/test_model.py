@@ -82,7 +82,7 @@ def test_attention_weights_match(model_run, submission, course):
     comparison = model_run["comparison"]
     att = comparison.attention
     gap = att["max_abs_diff"]
-    if gap > course.model["weights_atol"]:
+    if not gap <= course.model["weights_atol"]:  # NaN-safe
         raise CheckFailed(
             f"inside {comparison.model_name}'s block {comparison.layer_idx} your attention weights differ from "
             f"production by up to {gap:.3g} (mean cosine {att['cosine']['mean']:.4f}, Jensen-Shannon "
@@ -96,7 +96,7 @@ def test_outputs_match(model_run, submission, course):
     comparison = model_run["comparison"]
     causal = comparison.logits_max_abs_diff is not None
     gap = comparison.logits_max_abs_diff if causal else comparison.last_hidden_max_abs_diff
-    if gap > course.model["logits_atol"]:
+    if not gap <= course.model["logits_atol"]:  # NaN-safe
         what = "next-token logits" if causal else "final hidden states"
         extra = ""
         if causal:
@@ -119,7 +119,7 @@ def test_projections_inside_the_model(model_run, submission, course):
     except surgery.ModelIntegrationError as error:
         raise CheckFailed(str(error), _error_hint(error, model_run["model"], projections=True)) from None
     gap = comparison.block_output_max_abs_diff
-    if gap > course.model["logits_atol"]:
+    if not gap <= course.model["logits_atol"]:  # NaN-safe
         raise CheckFailed(f"with your linear_projections computing the block's Q, K, V from its weights, the "
                           f"block's output moves by up to {gap:.3g}",
                           "Q = x @ W_q with W laid out [d_model, d_k]; the model adds the biases itself",
@@ -156,18 +156,27 @@ def test_gradients_inside_the_model(model_run, submission, course):
         raise CheckFailed(str(error), _error_hint(error, model)) from None
     finally:
         del student_model
+    comparison = model_run["comparison"]
+    output_gap = (comparison.logits_max_abs_diff if comparison.logits_max_abs_diff is not None
+                  else comparison.last_hidden_max_abs_diff)
+    outputs_right = output_gap <= course.model["logits_atol"]  # False for NaN
+    if course.values_first and not outputs_right:
+        raise CheckFailed(f"gradients are graded once the model's outputs are right; with your attention they "
+                          f"move by up to {output_gap:.3g}", "fix the values first (see the model.logits check)",
+                          diagnose=lambda: _why(submission, model_run))
     if any(g is None for g in got):
         raise CHECK.no_gradient(submission, "no gradient reaches the block's projection weights through your attention")
     # one vector for the whole block: the key bias's gradient is analytically 0 (softmax ignores a shift
     # shared by all keys), so a per-parameter relative error would compare rounding noise with noise
     flat_got, flat_expected = torch.cat([g.flatten() for g in got]), torch.cat([e.flatten() for e in expected])
+    if not bool(torch.isfinite(flat_got).all()):
+        raise CheckFailed(f"gradients through your attention contain {int((~torch.isfinite(flat_got)).sum())} "
+                          "NaN/inf value(s)", "no operation whose gradient is NaN where its value is fine "
+                          "(sqrt or log of 0, 0 * inf); keep every step a differentiable torch operation")
     gap = float((flat_got - flat_expected).norm() / flat_expected.norm().clamp_min(1e-12))
-    if gap > course.model["grads_rtol"]:
+    if not gap <= course.model["grads_rtol"]:  # NaN-safe: a NaN gap fails
         message = f"gradients through your attention differ from production's by {gap:.3g} (relative)"
-        comparison = model_run["comparison"]
-        output_gap = (comparison.logits_max_abs_diff if comparison.logits_max_abs_diff is not None
-                      else comparison.last_hidden_max_abs_diff)
-        if output_gap <= course.model["logits_atol"]:  # right values, wrong gradient: a cut in the graph
+        if outputs_right:  # right values, wrong gradient: a cut in the graph
             raise CHECK.no_gradient(submission, message + ", while the model's outputs are right")
         raise CheckFailed(message, "keep every step a differentiable torch operation",
                           diagnose=lambda: _why(submission, model_run))

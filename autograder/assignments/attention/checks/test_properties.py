@@ -17,6 +17,7 @@ from autograder.assignments.attention.inputs import (
     diagnoser,
     expected_of,
     projection_args,
+    require_values,
     section_args,
 )
 from autograder.checks.support import worst
@@ -76,7 +77,9 @@ def test_masked_exact_zero(submission, course, case):
 def test_shift_invariance(submission, course, case, shift):
     """softmax(s + c) == softmax(s) for a constant c per row."""
     scores, mask = section_args("softmax", case)
-    plain = call_checked(submission, "softmax", (scores, mask), expected_of("attention_weights", (scores, mask)))
+    expected = expected_of("attention_weights", (scores, mask))
+    plain = call_checked(submission, "softmax", (scores, mask), expected)
+    require_values(plain, expected, "attention_weights", (scores, mask), course, where=str(case))
     shifted = call_checked(submission, "softmax", (scores + shift, mask), plain)
     tol = course.tolerance(scores.dtype)
     if not torch.allclose(plain, shifted, rtol=tol["rtol"], atol=tol["atol"]):
@@ -111,7 +114,9 @@ def test_permutation_equivariance(submission, course, case, data):
     """Reordering keys and values together leaves the output unchanged and permutes the weights' columns."""
     Q, K, V, mask = section_args("attention", case)
     perm = torch.tensor(data.draw(st.permutations(range(case.seq_k)), label="key order"))
-    base = call_checked(submission, "attention", (Q, K, V, mask), expected_of("attention", (Q, K, V, mask)))
+    expected = expected_of("attention", (Q, K, V, mask))
+    base = call_checked(submission, "attention", (Q, K, V, mask), expected)
+    require_values(base, expected, "attention", (Q, K, V, mask), course, where=str(case))
     moved_mask = None if mask is None else mask[..., perm]
     moved = call_checked(submission, "attention", (Q, K[..., perm, :], V[..., perm, :], moved_mask), base)
     tol = course.tolerance(Q.dtype)

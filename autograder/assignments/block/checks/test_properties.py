@@ -14,9 +14,12 @@ from autograder.feedback import CheckFailed
 @pytest.mark.check("block.no_future_leakage")
 @given(problem=problems(masks=("causal",)))
 def test_no_future_leakage(submission, course, problem):
-    """With the causal mask, changing token j never changes the block's output at positions before j."""
+    """With the causal mask, changing token j never changes the block's output at positions before j; on
+    the reference's values (unless values_first is off)."""
     args = problem.args(BLOCK)
-    base = CHECK.call_checked(submission, BLOCK, args, CHECK.expected_of(BLOCK, args))
+    expected = CHECK.expected_of(BLOCK, args)
+    base = CHECK.call_checked(submission, BLOCK, args, expected)
+    CHECK.require_values(base, expected, BLOCK, args, course, where=str(problem))
     for j in range(1, problem.seq):
         changed = [copied(a) for a in args]
         changed[0][..., j, :] = problem.randn(*problem.batch, problem.d_model, salt=50 + j)

@@ -23,11 +23,16 @@ def _mha(submission, args):
 @pytest.mark.check("merge.round_trip")
 @given(problem=problems(masks=("none",)))
 def test_round_trip(submission, course, problem):
-    """merge_heads(split_heads(x, n)) == x and split_heads(merge_heads(h), n) == h."""
+    """merge_heads(split_heads(x, n)) == x and split_heads(merge_heads(h), n) == h, on the reference's values
+    (unless values_first is off)."""
     x, heads = problem.x(), problem.heads()
     split = CHECK.call_checked(submission, "split_heads", (x, problem.n_heads), heads)
     back = CHECK.call_checked(submission, "merge_heads", (split,), x)
     merged = CHECK.call_checked(submission, "merge_heads", (heads,), x)
+    CHECK.require_values(split, CHECK.expected_of("split_heads", (x, problem.n_heads)), "split_heads",
+                         (x, problem.n_heads), course, where=str(problem))
+    CHECK.require_values(merged, CHECK.expected_of("merge_heads", (heads,)), "merge_heads", (heads,), course,
+                         where=str(problem))
     again = CHECK.call_checked(submission, "split_heads", (merged, problem.n_heads), heads)
 
     def why():  # the function that is wrong on its own names the mistake
@@ -89,9 +94,12 @@ def test_each_head_is_single_head_attention(submission, course, problem):
 @pytest.mark.check("attention.no_future_leakage")
 @given(problem=problems(masks=("causal",)))
 def test_no_future_leakage(submission, course, problem):
-    """With the causal mask, changing token j never changes the outputs (or weights) at positions before j."""
+    """With the causal mask, changing token j never changes the outputs (or weights) at positions before j;
+    on the reference's values (unless values_first is off)."""
     args = problem.args(MHA)
-    base_out, base_w = _mha(submission, args)
+    expected = CHECK.expected_of(MHA, args)
+    base_out, base_w = CHECK.call_checked(submission, MHA, args, expected)
+    CHECK.require_values((base_out, base_w), expected, MHA, args, course, where=str(problem))
     for j in range(1, problem.seq):
         changed = [copied(a) for a in args]
         changed[0][..., j, :] = problem.randn(*problem.batch, problem.d_model, salt=50 + j)

@@ -149,3 +149,19 @@ def test_terminal_says_a_shared_hint_once_after_the_checks_it_explains(graded):
     fixes = text.split("What to fix:")[1].splitlines()
     hint_at = next(i for i, line in enumerate(fixes) if hint in line)
     assert "softmax.values" in "\n".join(fixes[:hint_at]) and "attention.values" in "\n".join(fixes[:hint_at])
+
+
+def test_a_second_grade_in_one_process_uses_its_own_hypothesis_settings(tmp_path):
+    """`@given` takes its settings when a check module is imported: a second in-process grade under another
+    config must re-import the checks, not keep the first grade's max_examples."""
+    import sys
+
+    for n in (3, 7):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        (folder / "autograder.toml").write_text(fast_config(max_examples=n))
+        grade_quick(SUBMISSIONS / "correct.py", folder, sandbox=False)
+        module = sys.modules["autograder.assignments.attention.checks.test_properties"]
+        found = {getattr(module, name)._hypothesis_internal_use_settings.max_examples for name in dir(module)
+                 if hasattr(getattr(module, name), "_hypothesis_internal_use_settings")}
+        assert found == {n}

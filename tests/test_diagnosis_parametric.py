@@ -195,3 +195,17 @@ def test_property_messages_say_nan_rather_than_up_to_nan() -> None:
 def test_line_advice_leaves_axes_counted_from_the_end_alone() -> None:
     assert "transpose(1, 2)" in errors.line_advice(errors.Raised("IndexError", "", "k.transpose(1, 2)"))
     assert errors.line_advice(errors.Raised("RuntimeError", "", "weights.transpose(-2, -1) @ V")) == ""
+
+
+def test_an_ignored_mask_is_named_as_ignored_never_as_a_fitted_fill() -> None:
+    """Ignoring the mask equals "adding a fill near 0", and with one blocked entry any fill "replacing" it
+    fits exactly: the fitted fill must not win over the catalogue's mask_ignored (it used to say "your mask
+    fill value 0.2193 does not block anything")."""
+    scores = UNSCALED / 4
+    found = diagnose("attention_weights", (scores, MASK), {}, torch.softmax(scores, dim=-1))
+    assert found is not None and found.id == "mask_ignored", found
+    q, k, v = Q[:1, :1, :2], K[:1, :2, :2], V[:1, :2, :1]
+    one_blocked = torch.tensor([[[True, False]]])
+    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(2), dim=-1)
+    found = diagnose("scaled_dot_product_attention", (q, k, v, one_blocked), {}, (weights @ v, weights))
+    assert found is None or found.id == "mask_ignored", found

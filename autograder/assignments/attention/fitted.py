@@ -165,9 +165,12 @@ def _fill_mistake(fill: float, scores: Tensor, mask: Tensor) -> Optional[Mistake
 
 
 def _fills(student_weights: Tensor, scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tuple[Tensor, Mistake]]:
+    """Finite-fill candidates, except those that give the weights of ignoring the mask (a fill added near
+    0, or one that equals the only blocked score it replaces): that is the catalogue's mask_ignored."""
+    ignored = _serial_softmax(scores)
     for weights, fill in _fill_candidates(student_weights.to(scores.dtype), scores, mask):
         found = _fill_mistake(fill, scores, mask)
-        if found is not None:
+        if found is not None and not torch.allclose(weights, ignored, rtol=1e-6, atol=1e-9):
             yield weights, found
 
 

@@ -165,12 +165,14 @@ def _fill_mistake(fill: float, scores: Tensor, mask: Tensor) -> Optional[Mistake
 
 
 def _fills(student_weights: Tensor, scores: Tensor, mask: Optional[Tensor]) -> Iterator[Tuple[Tensor, Mistake]]:
-    """Finite-fill candidates, except those that give the weights of ignoring the mask (a fill added near
-    0, or one that equals the only blocked score it replaces): that is the catalogue's mask_ignored."""
+    """Finite-fill candidates, except a fitted fill above -100 that gives the weights of ignoring the mask
+    (a fill added near 0, or one equal to the only blocked score it replaces): that is the catalogue's
+    mask_ignored. A fill students type (-1000, -1e4) is kept: on scores this large it blocks nothing, as
+    ignoring the mask does, and elsewhere it blocks."""
     ignored = _serial_softmax(scores)
     for weights, fill in _fill_candidates(student_weights.to(scores.dtype), scores, mask):
         found = _fill_mistake(fill, scores, mask)
-        if found is not None and not torch.allclose(weights, ignored, rtol=1e-6, atol=1e-9):
+        if found is not None and (fill <= -100 or not torch.allclose(weights, ignored, rtol=1e-6, atol=1e-9)):
             yield weights, found
 
 

@@ -57,3 +57,20 @@ def test_the_worker_keeps_the_ban_for_its_life() -> None:
             "try:\n    torch.ops.aten.scaled_dot_product_attention(Q, Q, Q)\nexcept BannedAPIError:\n    print('refused')\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "refused", run.stderr
+
+
+def test_guards_that_end_out_of_order_leave_the_real_api_behind() -> None:
+    """A call abandoned at its time limit ends its guarded block after the next call's began (threads): the
+    banned name must still be the real class afterwards (it once stayed a stand-in for the process)."""
+    import torch
+
+    from autograder.runtime.guards import guarded
+
+    real = torch.nn.MultiheadAttention
+    first = guarded(["torch.nn.MultiheadAttention"])
+    second = guarded(["torch.nn.MultiheadAttention"])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert torch.nn.MultiheadAttention is real

@@ -76,7 +76,13 @@ def _banned_stand_in(dotted: str, called_as: Optional[str] = None, record: Optio
 
     refuse.__qualname__ = refuse.__name__ = (called_as or dotted).rsplit(".", 1)[-1]
     refuse.banned = dotted  # type: ignore[attr-defined]
+    refuse._autograder_stand_in = True  # type: ignore[attr-defined]
     return refuse
+
+
+# The real object behind each banned name, kept the first time a guard replaces it: a guarded block that
+# outlives a later one (a call abandoned at its time limit in its thread) must never leave a stand-in behind.
+_ORIGINALS: Dict[Tuple[int, str], Any] = {}
 
 
 def _resolve(dotted: str) -> Tuple[Any, str]:
@@ -231,7 +237,10 @@ def guarded(banned: Sequence[str]) -> Iterator[List[str]]:
     record: List[str] = []
     saved: List[Tuple[Any, str, Any]] = []
     for dotted, called_as, owner, attr in _places(tuple(banned)):
-        saved.append((owner, attr, getattr(owner, attr)))
+        current = getattr(owner, attr)
+        if not getattr(current, "_autograder_stand_in", False):
+            _ORIGINALS[(id(owner), attr)] = current
+        saved.append((owner, attr, _ORIGINALS[(id(owner), attr)]))
         setattr(owner, attr, _banned_stand_in(dotted, called_as, record))
     hidden = {name: sys.modules[name] for name in _blocked_loaded() if name in sys.modules}
     for name in hidden:

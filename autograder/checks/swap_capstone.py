@@ -64,6 +64,19 @@ def model_run(capstone: Capstone, grading: Any, submission: Any) -> Iterator[Dic
         yield state
 
 
+def why(checker: Any, op: str, args: Any, submission: Any) -> Callable[[], Any]:
+    """A deferred diagnosis of `op` on model-shaped inputs `args` (a causal mask), to name the mistake behind
+    a capstone failure; None where the call itself fails (its failure already says enough)."""
+    def run() -> Any:
+        try:
+            actual = submission.call(op, *args)
+        except Exception:  # noqa: BLE001 - the failure already says enough
+            return None
+        return checker.diagnoser(op, args, actual)()
+
+    return run
+
+
 def check_runs(capstone: Capstone, state: Dict[str, Any]) -> None:
     """The student's function really ran inside the model, once, and what it returned is what the model used."""
     comparison = state["comparison"]

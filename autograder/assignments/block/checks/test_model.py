@@ -33,14 +33,9 @@ def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
         yield state
 
 
-def _why(submission: Any, state: Dict[str, Any]) -> Any:
+def _why(submission: Any) -> Any:
     """A deferred diagnosis on model-shaped inputs (distilgpt2's sizes, a causal mask), to name the mistake."""
-    args = Problem(seed=31).args(BLOCK)
-    try:
-        actual = submission.call(BLOCK, *args)
-    except Exception:  # the failure already says enough
-        return None
-    return CHECK.diagnoser(BLOCK, args, actual)()
+    return swap_capstone.why(CHECK, BLOCK, Problem(seed=31).args(BLOCK), submission)
 
 
 @pytest.mark.check("model.runs")
@@ -57,16 +52,16 @@ def test_block_output_matches(model_run, submission, course):
     if not gap <= course.model["logits_atol"]:
         raise CheckFailed(f"your block's output inside {comparison.model_name} (block {comparison.layer_idx}) "
                           f"differs from production's by up to {gap:.3g}",
-                          diagnose=lambda: _why(submission, model_run))
+                          diagnose=_why(submission))
 
 
 @pytest.mark.check("model.logits")
 def test_logits_match(model_run, submission, course):
     """The model's next-token logits are unchanged with the student's block."""
-    swap_capstone.check_logits(CAPSTONE, model_run, course, lambda: _why(submission, model_run))
+    swap_capstone.check_logits(CAPSTONE, model_run, course, _why(submission))
 
 
 @pytest.mark.check("model.gradients")
 def test_gradients_inside_the_model(model_run, submission, course):
     """Gradients through the student's block reach all its parameters and equal production's."""
-    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, lambda: _why(submission, model_run))
+    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, _why(submission))

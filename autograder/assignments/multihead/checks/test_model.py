@@ -35,14 +35,9 @@ def model_run(grading, submission) -> Iterator[Dict[str, Any]]:
         yield state
 
 
-def _why(submission: Any, state: Dict[str, Any]) -> Any:
+def _why(submission: Any) -> Any:
     """A deferred diagnosis on model-shaped inputs (12 heads of 64, a causal mask), to name the mistake."""
-    args = Problem(seed=31).args(MHA)
-    try:
-        actual = submission.call(MHA, *args)
-    except Exception:  # the failure already says enough
-        return None
-    return CHECK.diagnoser(MHA, args, actual)()
+    return swap_capstone.why(CHECK, MHA, Problem(seed=31).args(MHA), submission)
 
 
 @pytest.mark.check("model.runs")
@@ -62,16 +57,16 @@ def test_attention_weights_match(model_run, submission, course):
             f"inside {comparison.model_name}'s block {comparison.layer_idx} your attention weights differ from "
             f"production by up to {gap:.3g} (mean cosine {att['cosine']['mean']:.4f}, Jensen-Shannon "
             f"{att['js']['mean']:.4f} bits, EMD {att['emd']['mean']:.3f} positions); see the heatmaps",
-            diagnose=lambda: _why(submission, model_run))
+            diagnose=_why(submission))
 
 
 @pytest.mark.check("model.logits")
 def test_logits_match(model_run, submission, course):
     """The model's next-token logits are unchanged with the student's attention module."""
-    swap_capstone.check_logits(CAPSTONE, model_run, course, lambda: _why(submission, model_run))
+    swap_capstone.check_logits(CAPSTONE, model_run, course, _why(submission))
 
 
 @pytest.mark.check("model.gradients")
 def test_gradients_inside_the_model(model_run, submission, course):
     """Gradients through the student's attention reach c_attn and c_proj and equal production's."""
-    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, lambda: _why(submission, model_run))
+    swap_capstone.check_gradients(CAPSTONE, model_run, submission, course, CHECK, _why(submission))

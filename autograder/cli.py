@@ -38,11 +38,18 @@ def _quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _say(message: str) -> None:
+    """One line on stderr, neutralised: it may quote a file name or a report's (student) text."""
+    from autograder.report import neutralise
+
+    print(neutralise.terminal(message), file=sys.stderr)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     path = Path(args.path)
     problem = _usage_problem(path, args)  # usage errors are said here, in one line, before pytest starts
     if problem:
-        print(f"autograder: {problem}", file=sys.stderr)
+        _say(f"autograder: {problem}")
         return EXIT_USAGE
     from autograder.grade import grade
 
@@ -78,7 +85,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     path = Path(args.path)
     problem = _usage_problem(path, args)
     if problem:
-        print(f"autograder: {problem}", file=sys.stderr)
+        _say(f"autograder: {problem}")
         return EXIT_USAGE
     from autograder.watch import watch
 
@@ -88,7 +95,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     if args.jobs < 1:
-        print("autograder: --jobs must be at least 1", file=sys.stderr)
+        _say("autograder: --jobs must be at least 1")
         return EXIT_USAGE
     try:  # from the imports on: Ctrl-C at any moment (loading torch, the warm-up, grading) exits 130
         from autograder.assignments import AssignmentError
@@ -102,7 +109,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                                html=args.html, assignment=args.assignment)
         except (NoSubmissions, ConfigError, AssignmentError, ExecutorUnavailable, BatchBusy,
                 ReferenceLosesPoints) as exc:
-            print(f"autograder: {exc}", file=sys.stderr)
+            _say(f"autograder: {exc}")
             return EXIT_USAGE
     except KeyboardInterrupt:  # the running grades were finished and recorded: a rerun resumes
         print("autograder batch: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -128,15 +135,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         config = load_config(Path(args.config) if args.config else None)
     except ConfigError as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        _say(f"autograder: {exc}")
         return EXIT_USAGE
     code = EXIT_OK
     try:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))
         report_mod.validate(document)
     except (OSError, ValueError, jsonschema.ValidationError) as exc:  # missing, not JSON, not a report
-        print(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}",
-              file=sys.stderr)
+        _say(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}")
         if args.format == "evaluation":
             return EXIT_USAGE
         # Classroom and Gradescope record nothing without a result: a 0 out of the course's maximum
@@ -160,7 +166,7 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
     try:
         out = build(Path(args.out), Path(args.config) if args.config else None, args.assignment, args.pip_spec)
     except BuildError as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        _say(f"autograder: {exc}")
         return EXIT_USAGE
     print(f"wrote {out}: upload it as the assignment's autograder (Configure Autograder > Zip file upload)",
           file=sys.stderr)
@@ -179,25 +185,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))
         report_mod.validate(document)
     except (OSError, ValueError, jsonschema.ValidationError) as exc:
-        print(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}",
-              file=sys.stderr)
+        _say(f"autograder: {args.report} is not a readable grading report: {str(exc).splitlines()[0]}")
         return EXIT_USAGE
     try:
         chat_url(args.url)
     except EvaluationError as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        _say(f"autograder: {exc}")
         return EXIT_USAGE
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     if args.api_key_env and not key:
-        print(f"autograder: the environment variable {args.api_key_env} (--api-key-env) is not set", file=sys.stderr)
+        _say(f"autograder: the environment variable {args.api_key_env} (--api-key-env) is not set")
         return EXIT_USAGE
     try:
         evaluated = evaluate(document, args.url, args.model, key, args.timeout)
     except EvaluationError as exc:
-        print(f"autograder: {exc}; the report is unchanged", file=sys.stderr)
+        _say(f"autograder: {exc}; the report is unchanged")
         return EXIT_SERVICE
     report_mod.write(evaluated, Path(args.report))
-    print(f"evaluation by {evaluated['evaluation']['model']} stored in {args.report}", file=sys.stderr)
+    _say(f"evaluation by {evaluated['evaluation']['model']} stored in {args.report}")
     return EXIT_OK
 
 
@@ -216,7 +221,7 @@ def cmd_assignments(args: argparse.Namespace) -> int:
             print(f"{spec.name}: {spec.title}\n  functions: {functions}\n  points: {sum(by_section.values()):g} ("
                   + ", ".join(f"{s} {p:g}" for s, p in by_section.items()) + ")")
     except (AssignmentError, ConfigError) as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        _say(f"autograder: {exc}")
         return EXIT_USAGE
     return EXIT_OK
 
@@ -229,7 +234,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     try:
         course = list(installed())
     except AssignmentError as exc:
-        print(f"autograder: {exc}", file=sys.stderr)
+        _say(f"autograder: {exc}")
         return EXIT_USAGE
     print(progress.table(progress.read(Path(args.file)), course), end="")
     return EXIT_OK

@@ -134,3 +134,15 @@ def test_report_bounds_what_the_student_controls(graded):
     assert len(rebuilt["submission"]["functions"]) <= 64
     text.encode("utf-8")  # no lone surrogate left anywhere: strict JSON readers accept it
     assert "\\udc" not in text
+
+
+def test_cli_messages_quoting_a_file_name_are_neutralised(tmp_path, capsys):
+    """The error line names the report as given (a CI log reads it): a name with an escape and a workflow
+    command in it is inert there."""
+    from autograder.cli import main
+
+    missing = tmp_path / "x\r::error::forged\x1b[2J.json"
+    assert main(["export", str(missing), "--format", "classroom"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\r" not in err, err
+    assert not any(line.lstrip().startswith("::") for line in err.splitlines()), err

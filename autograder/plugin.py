@@ -19,6 +19,7 @@ import pytest
 from autograder.assignments import Assignment, AssignmentError, registry
 from autograder.config import (Config, ConfigError, configured_assignment, course_layers, load_config,
                                packaged_assignment)
+from autograder import fast_exit
 from autograder.feedback import CheckFailed, NotGraded, hint_for
 from autograder.report import document as report_mod
 from autograder.report import neutralise, progress, terminal
@@ -35,6 +36,7 @@ CHECKS_DIR = Path(__file__).parent / "checks"  # the check library: its pytest.i
 DEFAULT_REPORT = Path("grading") / "report.json"
 _SESSION = pytest.StashKey["GradingSession"]()
 _QUIET = pytest.StashKey[bool]()  # no explicit --tb: failures are told by the table only
+_RUN = pytest.StashKey[pytest.Session]()  # the session, whose exitstatus `pytest` exits with
 
 
 class GradingSession:
@@ -158,6 +160,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
                                             report_path, config.getoption("--model"), folder)
     config.stash[_SESSION].prelaunch()
+    if fast_exit.pytest_is_the_program():  # the report is written and the table printed: no teardown (~1 s)
+        fast_exit.at_exit(lambda: getattr(config.stash.get(_RUN, None), "exitstatus", None))
     config.args[:] = [str(assignment.checks_dir)]
     if config.option.tbstyle == "auto":  # our table says each lost check's message once: no FAILURES section
         config.option.tbstyle = "no"     # and no short-summary lines repeating it (an explicit --tb keeps them)
@@ -186,6 +190,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # (OpenMP threads waiting for each other); the process's own setting comes back at the end of the run
     grading.threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    fast_exit.freeze_if_one_shot()
     limit = grading.config.timeout("check_s")
     for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
         item.add_marker(pytest.mark.timeout(limit, method="signal", func_only=True))
@@ -338,6 +343,10 @@ def _teaching_repr(check: Dict[str, Any]) -> str:
     if check["hint"]:
         lines.append(f"hint: {check['hint']}")
     return neutralise.terminal("\n".join(lines))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_RUN] = session
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -52,3 +52,33 @@ def test_a_grade_gives_the_callers_thread_count_back(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def _pytest_grade(path: Path, tmp_path: Path, *launcher: str) -> subprocess.CompletedProcess:
+    (tmp_path / "course.toml").write_text("[model]\nenabled = false\n[hypothesis]\nmax_examples = 3\n")
+    command = [*launcher, "--submission", str(path), "--grading-config", str(tmp_path / "course.toml"),
+               "--grade-json", str(tmp_path / "report.json"), "-q"]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_pytest_leaves_without_teardown_and_keeps_its_exit_code_and_output(tmp_path):
+    """`pytest --submission` ends with os._exit once the report is written (no interpreter teardown, ~1 s):
+    the exit code is still pytest's (0 all passed, 1 a check failed), the table and the report are whole,
+    and the last line printed is not lost in an unflushed buffer."""
+    source = CORRECT.read_text()
+    buggy = variant(tmp_path, "buggy.py", source.replace("K.transpose(-2, -1) / math.sqrt(d_k)", "K.transpose(-2, -1)"))
+    assert buggy.read_text() != source
+    for path, code, score in ((CORRECT, 0, "80 / 80"), (buggy, 1, None)):
+        for launcher in ([sys.executable, "-m", "pytest"], [str(Path(sys.executable).parent / "pytest")]):
+            run = _pytest_grade(path, tmp_path, *launcher)
+            assert run.returncode == code, run.stdout[-2000:] + run.stderr[-2000:]
+            assert "report: " in run.stdout and " in " in run.stdout.rstrip().splitlines()[-1]  # "N passed in 3.1s"
+            assert (tmp_path / "report.json").stat().st_size > 1000
+            assert "attention-autograder" in run.stdout and (score is None or score in run.stdout)
+
+
+def test_the_autograder_command_keeps_its_exit_code(tmp_path):
+    missing = subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(tmp_path / "no.py")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from autograder import fast_exit
 from autograder.feedback import CheckFailed, NotGraded, hint_for
 from autograder.model import heatmaps, loading
 from autograder.model.surgery import ModelIntegrationError
@@ -27,7 +28,9 @@ Hint = Callable[[Exception, Dict[str, Any]], str]
 @functools.lru_cache(maxsize=2)
 def load(name: str, fallback: bool) -> Tuple[Any, Any, loading.ModelChoice]:
     """One load per process and model (batch grading and repeated grades reuse it)."""
-    return loading.load_capstone_model(name, fallback)
+    loaded = loading.load_capstone_model(name, fallback)
+    fast_exit.freeze_if_one_shot()
+    return loaded
 
 
 def _state(grading: Any, compute: Compute) -> Dict[str, Any]:

@@ -32,6 +32,8 @@ def _shared_data() -> Path:
 
 # ../shared/data next to the checkout (or the main checkout of a worktree); AUTOGRADER_GPT2_TOKENIZER names another
 TOKENIZER_FILES = Path(os.environ.get("AUTOGRADER_GPT2_TOKENIZER", _shared_data() / "gpt2-tokenizer"))
+# Tiny Shakespeare there too (AUTOGRADER_TINYSHAKESPEARE names another copy)
+TINYSHAKESPEARE = Path(os.environ.get("AUTOGRADER_TINYSHAKESPEARE", _shared_data() / "tinyshakespeare.txt"))
 DISTILGPT2_SHAPE = dict(n_layer=6, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024)
 ENDOFTEXT = "<|endoftext|>"
 

@@ -1,11 +1,15 @@
 """The lesson notebooks (student_submissions/notebooks/) run end to end in a real Jupyter kernel (nbclient,
 kernel `python3` from ipykernel), offline: the model is a small seeded GPT-2 saved here and named through
-AUTOGRADER_MODEL, the course config through AUTOGRADER_CONFIG.
+AUTOGRADER_MODEL, the course config through AUTOGRADER_CONFIG, GPT-2's tokenizer files through
+AUTOGRADER_GPT2_TOKENIZER (the tokenization lesson's GPT-2 checks), Tiny Shakespeare through the config's
+[milestone] corpus (the tinygpt lesson; a shorter training budget and a gate still below the bigram
+baseline keep the test quick: test_tinygpt_assignment holds the default budget to the default gate).
 
-- each lesson (attention_lesson, multihead_lesson, block_lesson.ipynb) with its TODOs filled in from the
-  assignment's correct submission runs every cell, and its last cell grades the notebook file itself to
-  full marks, model section included, with the result table (and, where the capstone draws them, the
-  heatmaps) inline;
+- each lesson (<assignment>_lesson.ipynb for every assignment: attention, multihead, block, embeddings,
+  tokenization, tinygpt) with its TODOs filled in from the assignment's correct submission runs every
+  cell, and its last cell grades the notebook file itself to full marks, model section (or milestone)
+  included, with the result table (and, where the capstone draws them, the heatmaps) inline, as plain
+  text (Jupyter's kernel sets FORCE_COLOR: the grading cell turns colour off);
 - left as handed out (TODOs open), the grader still imports it and grades it (0 points, no crash): the
   demo cells are Jupyter-only;
 - model_comparison.ipynb loads the model, injects the reference attention (and a buggy one), compares and
@@ -14,6 +18,7 @@ AUTOGRADER_MODEL, the course config through AUTOGRADER_CONFIG.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 from pathlib import Path
@@ -26,19 +31,51 @@ import torch
 from autograder.assignments import registry
 from autograder.runtime.submission import Submission, SubmissionError
 from tests.grading_helpers import REPO, SUBMISSIONS, fast_config, grade_quick
-from tests.model_fixtures import TOKENIZER_FILES, gpt2_tokenizer
+from tests.model_fixtures import TINYSHAKESPEARE, TOKENIZER_FILES, gpt2_tokenizer
 
 LESSONS = REPO / "student_submissions" / "notebooks"
 LESSON, DEMO = LESSONS / "attention_lesson.ipynb", LESSONS / "model_comparison.ipynb"
-CORRECT = {"attention": SUBMISSIONS / "correct.py", "multihead": SUBMISSIONS / "multihead" / "correct.py",
-           "block": SUBMISSIONS / "block" / "correct.py"}  # what fills each lesson's TODOs
-ASSIGNMENTS = list(CORRECT)
+ASSIGNMENTS = ["attention", "multihead", "block", "embeddings", "tokenization", "tinygpt"]
+CORRECT = {name: SUBMISSIONS / "correct.py" if name == "attention" else SUBMISSIONS / name / "correct.py"
+           for name in ASSIGNMENTS}  # what fills each lesson's TODOs
 # what each solved lesson prints on its way (its worked example's shapes), and the heatmaps its grade draws
 PRINTED = {"attention": "Q (1, 6, 64) K (1, 6, 64) V (1, 6, 64)", "multihead": "out (1, 6, 768) weights (1, 12, 6, 6)",
-           "block": "out (1, 6, 768)"}
-HEATMAPS = {"attention": 2, "multihead": 2, "block": 0}  # the block capstone returns no attention weights
+           "block": "out (1, 6, 768)", "embeddings": "positions (1024, 768) torch.float32",
+           "tokenization": "GPT-2 ids [464, 3797, 3332, 319, 262, 2603]", "tinygpt": "logits (1, 6, 66)"}
+# the block capstone returns no attention weights; embeddings, tokenization and tinygpt have no capstone
+HEATMAPS = {"attention": 2, "multihead": 2, "block": 0, "embeddings": 0, "tokenization": 0, "tinygpt": 0}
 CONFIG = ("[hypothesis]\nmax_examples = 5\nshrink = false\n[timeouts]\ncall_s = 30\nimport_s = 60\n"
           "[model]\nenabled = true\ncontinuation_tokens = 2\n")
+# tinygpt's milestone in the lesson test: 300 steps (~10 s) reach ~2.36 nats/char; the gate stays below the
+# bigram baseline (2.48), so a forward that trains nothing still fails
+MILESTONE = f"[milestone]\ncorpus = {json.dumps(str(TINYSHAKESPEARE))}\nsteps = 300\ngate = 2.45\n"
+# the theory each lesson's markdown states (formulas and the example's shapes), and its setup cell's constants
+THEORY = {
+    "attention": ([r"\mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V", r"Q = X W_Q", r"\sqrt{d_k}",
+                   r"e^{S_{ij} - m_i}", r"\mathrm{out} = A V", "$[1, 6, 64]$", "$[1, 6, 6]$"], "D_MODEL = D_K = 64"),
+    "multihead": ([r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W_O", r"\sqrt{d_{head}}",
+                   r"\mathrm{mask}_{tk} = [\,k \le t\,]", r"\mathrm{merge}(A V_h)\, W_O",
+                   "$[1, 6, 768] \\to [1, 12, 6, 64]$", "$[6, 6]$", "weights $[1, 12, 6, 6]$"], "D_MODEL, N_HEADS"),
+    "block": ([r"h = x + \mathrm{Attn}\big(\mathrm{LN}_1(x)\big)", r"\sqrt{\sigma^2 + \epsilon}",
+               r"0.044715\, x^3", r"\mathrm{GELU}(x W_1 + b_1)\, W_2 + b_2", "$[1, 6, 768]$", "[1, 6, 3072]",
+               "d_{ff} = 3072"], "D_MODEL, N_HEADS"),
+    "embeddings": ([r"x_t = E_{\mathrm{id}_t} + PE_t",
+                    r"PE_{p,\,2i} = \sin\!\left(\frac{p}{10000^{2i/d_{model}}}\right)",
+                    r"PE_{p,\,2i+1} = \cos\!\left(\frac{p}{10000^{2i/d_{model}}}\right)",
+                    r"\sum_{i} \cos\big((p - q)\, \omega_i\big)", r"X = \mathrm{emb}(\mathrm{ids}) + PE[:s]",
+                    "ids $[1, 6]$", "$[1024, 768]$", "$[1, 6, 768]$"], "D_MODEL, MAX_SEQ = 768, 1024"),
+    "tokenization": ([r"\mathrm{decode}(\mathrm{encode}(t)) = t",
+                      r"\mathrm{count}(a, b) = \#\{\, j : (x_j, x_{j+1}) = (a, b) \,\}",
+                      r"(a^*, b^*) \mapsto 256 + k", r"k^* = \min\,\{\, k : \mathrm{merges}_k",
+                      r"\mathrm{bytes}(256 + k) = \mathrm{bytes}(a_k) \,\|\, \mathrm{bytes}(b_k)",
+                      "int64 $[22]$", "$[n, 2]$", "$[50000, 2]$: ids $[6]$"], "SPLIT_PATTERN = r"),
+    "tinygpt": ([r"X^{(0)} = W_{te}[\mathrm{ids}] + W_{pe}[:s]", r"\mathrm{LN}_f\big(X^{(L)}\big)\, W_{te}^\top",
+                 r"M_{tk} = [\,k \le t\,]", r"\log \mathrm{softmax}(\mathrm{logits}_t)_{y_t}", "$[1, 6]$",
+                 "$[1, 6, 64]$", "logits $[1, 6, 66]$"], "N_LAYERS, D_MODEL, N_HEADS, MAX_SEQ = 2, 64, 2, 32"),
+}
+PROMPTS = {"tinygpt": 'PROMPT_EXAMPLE = "ROMEO:"'}  # the milestone's sample prompt; the others' worked example
+# inputs of the second function (encode_chars) where the contract has no worked example
+EXAMPLE_ARGS = {"tokenization": ("cat", "act")}
 
 pytestmark = pytest.mark.timeout(900, method="thread")
 
@@ -47,19 +84,25 @@ def lesson(assignment: str) -> Path:
     return LESSONS / f"{assignment}_lesson.ipynb"
 
 
-def solved(notebook: nbformat.NotebookNode, correct: Path) -> nbformat.NotebookNode:
-    """The notebook with every TODO cell's function replaced by the one of `correct` (a correct .py of the
-    assignment); `correct`'s other functions (helpers, an optional composition) go into the last TODO cell."""
-    text = correct.read_text()
+def required(assignment: str) -> List[str]:
+    """The contract's functions a submission must define, in section order: one TODO cell each."""
+    return [f.name for f in registry.get(assignment).functions if not f.optional]
+
+
+def solved(notebook: nbformat.NotebookNode, assignment: str) -> nbformat.NotebookNode:
+    """The notebook with every TODO cell's function replaced by the one of the assignment's correct .py;
+    its other functions (helpers, an optional composition) go into the first TODO cell, before the check
+    cells that may need them (tokenization's learn_bpe calls its helpers in section 4's check)."""
+    text = CORRECT[assignment].read_text()
     functions = {node.name: ast.get_source_segment(text, node) for node in ast.parse(text).body
                  if isinstance(node, ast.FunctionDef)}
     todo = [c for c in notebook.cells if "todo" in c.metadata.get("tags", [])]
-    assert len(todo) == 4
     named = [re.search(r"^def (\w+)\(", cell.source, re.M).group(1) for cell in todo]
+    assert named == required(assignment)
     for cell, name in zip(todo, named):
         cell.source = functions[name]
-    todo[-1].source = "\n\n\n".join([source for name, source in functions.items() if name not in named]
-                                     + [todo[-1].source])
+    todo[0].source = "\n\n\n".join([source for name, source in functions.items() if name not in named]
+                                    + [todo[0].source])
     return notebook
 
 
@@ -109,6 +152,7 @@ def offline_course(tmp_path: Path, small_gpt2: Path, monkeypatch: pytest.MonkeyP
     config.write_text(CONFIG)
     monkeypatch.setenv("AUTOGRADER_CONFIG", str(config))
     monkeypatch.setenv("AUTOGRADER_MODEL", str(small_gpt2))
+    monkeypatch.setenv("AUTOGRADER_GPT2_TOKENIZER", str(TOKENIZER_FILES))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # this checkout's autograder, in the kernel and the grader
     return tmp_path
@@ -117,18 +161,20 @@ def offline_course(tmp_path: Path, small_gpt2: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_lesson_as_handed_out_is_importable_by_the_grader(assignment: str, tmp_path: Path) -> None:
     """Its TODOs raise, but only when called: the worked-example cells are under __main__, so the grader
-    imports the four functions (and would grade the sections a student has done)."""
+    imports the contract's functions (and would grade the sections a student has done)."""
     contract = registry.get(assignment)
     copy = shutil.copy(lesson(assignment), tmp_path / lesson(assignment).name)
     with Submission(copy, import_timeout=60, contract=contract.wire()) as sub:
         assert sub.load_error is None
-        assert list(sub.functions) == [f.name for f in contract.functions if not f.optional]
-        second = contract.functions[1]  # called with its worked example's inputs
-        with pytest.raises(SubmissionError, match=f"NotImplementedError: section 2: {second.name}"):
-            sub.call(second.name, *contract.worked_example(second.section))
+        assert list(sub.functions) == required(assignment)
+        number = min(2, len(required(assignment)))  # the second function (tinygpt's only one), called with
+        name = required(assignment)[number - 1]      # its worked example's inputs
+        args = contract.worked_example(contract.function(name).section) or EXAMPLE_ARGS[assignment]
+        with pytest.raises(SubmissionError, match=f"NotImplementedError: section {number}: {name}"):
+            sub.call(name, *args)
 
 
-@pytest.mark.parametrize("assignment", ["multihead", "block"])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_lesson_as_handed_out_is_graded_without_crashing(assignment: str, tmp_path: Path) -> None:
     """Graded as handed out (model section off): every section scores 0, each failure says which TODO."""
     (tmp_path / "autograder.toml").write_text(fast_config(max_examples=2, assignment=assignment))
@@ -139,43 +185,33 @@ def test_the_lesson_as_handed_out_is_graded_without_crashing(assignment: str, tm
     assert any("NotImplementedError: section 1:" in c["message"] for c in document["checks"])
 
 
-def test_the_lesson_has_theory_shapes_and_the_worked_example() -> None:
-    notebook = nbformat.read(str(LESSON), as_version=4)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_lesson_has_theory_shapes_and_the_worked_example(assignment: str) -> None:
+    """The formulas and the example's shapes in the markdown; the course constants in the setup cell (the
+    second code cell); one TODO cell per contract function, each raising as the handed-out file does."""
+    notebook = nbformat.read(str(lesson(assignment)), as_version=4)
     markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    for formula in (r"\mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V", r"Q = X W_Q", r"\sqrt{d_k}",
-                    r"e^{S_{ij} - m_i}", r"\mathrm{out} = A V"):
-        assert formula in markdown
-    for shape in ("$[1, 6, 64]$", "$[1, 6, 6]$"):
-        assert shape in markdown
-    assert 'PROMPT_EXAMPLE = "The cat sat on the mat"' in code_cells(notebook)[1].source
-    assert "D_MODEL = D_K = 64" in code_cells(notebook)[1].source
-
-
-def test_the_new_lessons_have_theory_shapes_and_the_worked_example() -> None:
-    for assignment, formulas, shapes in (
-            ("multihead", [r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W_O", r"\sqrt{d_{head}}",
-                           r"\mathrm{mask}_{tk} = [\,k \le t\,]", r"\mathrm{merge}(A V_h)\, W_O"],
-             ["$[1, 6, 768] \\to [1, 12, 6, 64]$", "$[6, 6]$", "weights $[1, 12, 6, 6]$"]),
-            ("block", [r"h = x + \mathrm{Attn}\big(\mathrm{LN}_1(x)\big)", r"\sqrt{\sigma^2 + \epsilon}",
-                       r"0.044715\, x^3", r"\mathrm{GELU}(x W_1 + b_1)\, W_2 + b_2"],
-             ["$[1, 6, 768]$", "[1, 6, 3072]", "d_{ff} = 3072"])):
-        notebook = nbformat.read(str(lesson(assignment)), as_version=4)
-        markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-        for piece in formulas + shapes:
-            assert piece in markdown, (assignment, piece)
-        assert 'PROMPT_EXAMPLE = "The cat sat on the mat"' in code_cells(notebook)[1].source
-        assert "D_MODEL, N_HEADS" in code_cells(notebook)[1].source
-        sections = registry.get(assignment).sections
-        for number, function in enumerate(registry.get(assignment).functions, start=1):
-            assert f'raise NotImplementedError("section {number}: {function.name}")' in "".join(
-                c.source for c in code_cells(notebook)), (assignment, function.name, sections)
+    formulas_and_shapes, constants = THEORY[assignment]
+    for piece in formulas_and_shapes:
+        assert piece in markdown, (assignment, piece)
+    setup = code_cells(notebook)[1].source
+    assert PROMPTS.get(assignment, 'PROMPT_EXAMPLE = "The cat sat on the mat"') in setup and constants in setup
+    todo = [c.source for c in notebook.cells if "todo" in c.metadata.get("tags", [])]
+    assert len(todo) == len(required(assignment))
+    for number, (source, function) in enumerate(zip(todo, required(assignment)), start=1):
+        assert f'raise NotImplementedError("section {number}: {function}")' in source, (assignment, function)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solved_lesson_runs_and_grades_itself_to_full_marks(assignment: str, offline_course: Path) -> None:
+    if assignment == "tinygpt":
+        if not TINYSHAKESPEARE.is_file():
+            pytest.skip(f"Tiny Shakespeare not at {TINYSHAKESPEARE}")
+        with (offline_course / "course.toml").open("a") as config:
+            config.write(MILESTONE)
     path = offline_course / lesson(assignment).name
-    nbformat.write(solved(nbformat.read(str(lesson(assignment)), as_version=4), CORRECT[assignment]), str(path))
+    nbformat.write(solved(nbformat.read(str(lesson(assignment)), as_version=4), assignment), str(path))
     notebook = execute(path)
     cells = [outputs(c) for c in code_cells(notebook)]
     assert all(not c["errors"] for c in cells)
@@ -183,6 +219,7 @@ def test_solved_lesson_runs_and_grades_itself_to_full_marks(assignment: str, off
     assert any(c["images"] for c in cells[:-1])  # the worked example, drawn inline
     last = cells[-1]
     assert "Your score: 100 / 100" in last["text"], last["text"][-3000:]
+    assert "\x1b[" not in last["text"], "the grading cell shows plain text, no terminal colour codes"
     table = re.search(r"section\s+points\s+checks\n(.*?)\ntotal\s+100 / 100", last["text"], re.S)
     assert table and all(re.search(rf"^{s}\s+(\d+) / \1\b", table.group(1), re.M)
                          for s in registry.get(assignment).sections), last["text"][-3000:]

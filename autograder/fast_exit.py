@@ -44,7 +44,8 @@ def pytest_is_the_program() -> bool:
 
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    return getattr(spec, "name", None) == "pytest.__main__" or getattr(main, "console_main", None) is pytest.console_main
+    return (getattr(spec, "name", None) == "pytest.__main__"
+            or getattr(main, "console_main", None) is pytest.console_main)
 
 
 def freeze_if_one_shot() -> None:

@@ -191,6 +191,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     grading.threads = torch.get_num_threads()
     torch.set_num_threads(1)
     fast_exit.freeze_if_one_shot()
+    # the model loads beside the checks, unless the student's code runs in this process (--no-sandbox): its
+    # guards swap torch functions process-wide, which the loading thread must never meet
+    in_process = not (grading.sandbox and bool(grading.config.sandbox["enabled"]))
+    if not in_process and any("model_run" in getattr(item, "fixturenames", ()) for item in checks):
+        from autograder.checks import model_section
+
+        model_section.preload(grading.model, bool(grading.config.model["fallback"]))
     limit = grading.config.timeout("check_s")
     for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
         item.add_marker(pytest.mark.timeout(limit, method="signal", func_only=True))
@@ -356,6 +363,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     grading.close()
     for finish in grading.at_finish:
         finish()
+    if not fast_exit.pytest_is_the_program():
+        from autograder.checks import model_section
+
+        model_section.settle()
     if grading.threads:
         import torch
 

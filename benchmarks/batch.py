@@ -2,9 +2,10 @@
 --submission` process per submission, measured in the same run at the same concurrency.
 
     python benchmarks/batch.py [--count 100] [--jobs 2] [--sample 6] [--config FILE] [--model NAME_OR_DIR]
+                               [--sources 'correct*.py']
 
-The submissions are student_submissions/*.py (correct, buggy and template files) in turn, each copy with a
-unique comment appended, so every one has its own content hash and none is skipped as already graded.
+The submissions are student_submissions/*.py (correct, buggy and template files; `--sources` another glob,
+e.g. the correct ones only) in turn, each copy with a unique comment appended, so every one has its own content hash and none is skipped as already graded.
 The batch side is the real command (`autograder batch DIR --out OUT --jobs N`), timed from its start to its
 exit: interpreter start, imports, fork-server and warm-up included. The one-process-each side runs
 `python -m pytest --submission FILE` on an evenly spread sample of `--sample` files, `--jobs` processes at a
@@ -31,16 +32,17 @@ from typing import List, Optional, Sequence, Tuple
 
 from _common import REPO, student_command
 
-SOURCES = sorted((REPO / "student_submissions").glob("*.py"))
 DEFAULT_CONFIG = "[model]\nenabled = false\n"
 
 
-def make_submissions(folder: Path, count: int) -> List[Path]:
-    """`count` distinct files: the example submissions in turn, each with a unique trailing comment."""
+def make_submissions(folder: Path, count: int, pattern: str) -> List[Path]:
+    """`count` distinct files: the example submissions matching `pattern` in turn, each with a unique
+    trailing comment."""
+    sources = sorted((REPO / "student_submissions").glob(pattern))
     folder.mkdir(parents=True)
     paths = []
     for i in range(count):
-        source = SOURCES[i % len(SOURCES)]
+        source = sources[i % len(sources)]
         path = folder / f"student{i:03d}_{source.stem}.py"
         path.write_text(source.read_text() + f"\n# benchmark copy {i}\n")
         paths.append(path)
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=6, help="files graded one process each, extrapolated")
     parser.add_argument("--config", type=Path, help="course config for both sides (default: model disabled)")
     parser.add_argument("--model", help="local model folder (or hub id): the model section on, both sides")
+    parser.add_argument("--sources", default="*.py", help="which student_submissions/ files are copied (a glob; "
+                                                          "'correct*.py': correct submissions only)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
@@ -95,7 +99,7 @@ def main() -> None:
         config = args.config or root / "autograder.toml"
         if args.config is None:
             config.write_text("" if args.model else DEFAULT_CONFIG)
-        paths = make_submissions(root / "submissions", args.count)
+        paths = make_submissions(root / "submissions", args.count, args.sources)
         step = max(1, len(paths) // args.sample)
         sample = paths[::step][:args.sample]
         load = os.getloadavg()[0]
@@ -114,7 +118,7 @@ def main() -> None:
         grading_s = timing["seconds"] - timing["warm_up_s"]
         print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} before / {os.getloadavg()[0]:.2f} after; "
               f"--jobs {args.jobs}; config: {config if args.config else 'defaults'}, "
-              f"model section: {args.model or 'disabled'}")
+              f"model section: {args.model or 'disabled'}; submissions: copies of student_submissions/{args.sources}")
         print(f"autograder batch: {args.count} distinct submissions in {batch_s:.1f} s wall (command start to exit) "
               f"= {batch_rate:.0f} submissions/minute; mean {batch_s / args.count * 1000:.0f} ms each")
         print(f"  of which: interpreter, imports and the summary files {batch_s - timing['seconds']:.1f} s; warm-up "

@@ -24,9 +24,9 @@ def offline_without_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """A new user's machine: no hub, an empty model cache; each test loads its own model."""
     monkeypatch.setenv("AUTOGRADER_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model_section.load.cache_clear()
+    model_section.forget()
     yield
-    model_section.load.cache_clear()
+    model_section.forget()
 
 
 def grade_offline(assignment: str, name: str, out: Path, model_config: str = "") -> dict:

@@ -32,9 +32,9 @@ def out(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def fresh_model_cache() -> Iterator[None]:
     """Each test loads its own model: the grader keeps one per process and name, whatever the environment."""
-    model_section.load.cache_clear()
+    model_section.forget()
     yield
-    model_section.load.cache_clear()
+    model_section.forget()
 
 
 def model_lost(document: dict) -> set:

@@ -10,13 +10,16 @@ weights; its failures are kept and re-raised in each check.
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from autograder import fast_exit
 from autograder.feedback import CheckFailed, NotGraded, hint_for
-from autograder.model import heatmaps, loading
+from autograder.model import loading
 from autograder.model.surgery import ModelIntegrationError
 
 # (state with model and tokenizer) -> the comparison (with `to_dict()`), stored as state["comparison"]
@@ -25,10 +28,83 @@ Compute = Callable[[Dict[str, Any]], Any]
 Hint = Callable[[Exception, Dict[str, Any]], str]
 
 
-@functools.lru_cache(maxsize=2)
-def load(name: str, fallback: bool) -> Tuple[Any, Any, loading.ModelChoice]:
-    """One load per process and model (batch grading and repeated grades reuse it)."""
+Loaded = Tuple[Any, Any, loading.ModelChoice]
+# (name, fallback) -> the load and the thread running it (None: loaded in the caller's thread); the latest KEPT
+_LOADS: Dict[Tuple[str, bool], Tuple["Future[Loaded]", Optional[threading.Thread]]] = {}
+KEPT = 2
+DEFAULT_SWITCH_S = sys.getswitchinterval()
+SWITCH_S = 0.0005  # the GIL switch interval while a load runs beside the checks
+
+
+def _load_everything(name: str, fallback: bool) -> Loaded:
+    """The model, and what the section imports after it (transformers' attention registry, matplotlib)."""
     loaded = loading.load_capstone_model(name, fallback)
+    from autograder.model import heatmaps, surgery  # noqa: F401 - imported here, not in the checks' thread
+
+    surgery._register_kernel()
+    return loaded
+
+
+def _keep(key: Tuple[str, bool], future: "Future[Loaded]", thread: Optional[threading.Thread]) -> None:
+    _LOADS[key] = (future, thread)
+    while len(_LOADS) > KEPT:
+        del _LOADS[next(iter(_LOADS))]
+
+
+def preload(name: str, fallback: bool) -> None:
+    """Start loading the model in a background thread (once per process and model), so that transformers'
+    import (~2 s of CPU, about twice `import torch`) and the load happen while the checks of the other
+    sections wait for the student's worker; `load` joins it. Meanwhile the GIL changes hands every
+    SWITCH_S (Python's default is ten times that), so that the checks' thread gets it back soon after a
+    worker's answer arrives."""
+    key = (name, fallback)
+    if key in _LOADS:
+        return
+    future: "Future[Loaded]" = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_load_everything(name, fallback))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by `load`, in the check that needs the model
+            future.set_exception(exc)
+
+    thread = threading.Thread(target=work, name="autograder-model-load", daemon=True)
+    _keep(key, future, thread)
+    sys.setswitchinterval(SWITCH_S)
+    thread.start()
+
+
+def settle() -> None:
+    """Wait for any load still running (no check needed the model: the student's file failed to load): a
+    process that goes on (more grades, forks) never has it importing beside other work."""
+    for _, thread in list(_LOADS.values()):
+        if thread is not None:
+            thread.join()
+    sys.setswitchinterval(DEFAULT_SWITCH_S)
+
+
+def forget() -> None:
+    """Drop the models this process keeps (tests that load another)."""
+    _LOADS.clear()
+
+
+def load(name: str, fallback: bool) -> Loaded:
+    """One load per process and model (batch grading and repeated grades reuse it), `preload`'s when it
+    started one. A load that failed is not kept: the next grade tries again."""
+    key = (name, fallback)
+    if key not in _LOADS:
+        done: "Future[Loaded]" = Future()
+        done.set_result(_load_everything(name, fallback))
+        _keep(key, done, None)
+    future, thread = _LOADS[key]
+    if thread is not None:
+        thread.join()  # ended, not just done: nothing of it still runs when the grader forks
+        sys.setswitchinterval(DEFAULT_SWITCH_S)
+    try:
+        loaded = future.result()
+    except BaseException:
+        _LOADS.pop(key, None)
+        raise
     fast_exit.freeze_if_one_shot()
     return loaded
 
@@ -48,6 +124,8 @@ def _state(grading: Any, compute: Compute) -> Dict[str, Any]:
         metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
         metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
         if grading.config.model["heatmaps"] and comparison.student_weights is not None:
+            from autograder.model import heatmaps
+
             folder = grading.report_path.parent / f"{grading.report_path.stem}-heatmaps"
             # drawn on the other core while the checks go on; listed when they are there
             grading.at_finish.append(functools.partial(_heatmaps_drawn, grading, metrics,

@@ -27,6 +27,6 @@ def load(config: Config) -> None:
     settings.load_profile(PROFILE)
     key = (config.max_examples, config.shrink)
     if _loaded is not None and _loaded != key:
-        for name in [n for n in sys.modules if ".checks.test_" in n or n.startswith("checks.test_")]:
+        for name in [n for n in list(sys.modules) if ".checks.test_" in n or n.startswith("checks.test_")]:
             del sys.modules[name]
     _loaded = key

@@ -9,14 +9,10 @@ import sys
 import time
 import weakref
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
-from transformers import (
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from autograder.model.loading import model_identity
 from autograder.model.metrics import (
@@ -37,6 +33,9 @@ from autograder.model.surgery import (
     injection_of,
     replace_attention_mechanism,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Prompt = Union[str, Sequence[str], Mapping[str, Tensor], Tensor]
 

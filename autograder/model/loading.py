@@ -14,22 +14,20 @@ import socket
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlparse
 
 import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import try_to_load_from_cache
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from autograder.lm import BUILTIN_DIR
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# transformers (~2 s to import, twice `import torch`) is imported where a model is loaded: grading
+# imports this module for its settings and names, and loads the model in the background
 
 DEFAULT_MODEL = "distilgpt2"
 BUILTIN_MODEL = "builtin"
@@ -82,6 +80,8 @@ def is_causal_lm(config: Any) -> bool:
 
 
 def _load_dir(directory: str, device: torch.device) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
     config = AutoConfig.from_pretrained(directory)
     model_class = AutoModelForCausalLM if is_causal_lm(config) else AutoModel
     model = model_class.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
@@ -102,6 +102,8 @@ def _cached_snapshot(model_name: str, cache: Path) -> Optional[str]:
 
 def _download(model_name: str, cache: Path) -> None:
     """Fetch exactly the files transformers needs for the config, the weights and the tokenizer."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
     config = AutoConfig.from_pretrained(model_name, cache_dir=str(cache))
     model_class = AutoModelForCausalLM if is_causal_lm(config) else AutoModel
     model_class.from_pretrained(model_name, cache_dir=str(cache))

@@ -17,17 +17,18 @@ import copy
 import itertools
 import math
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
-from transformers import (
-    AttentionInterface,
-    PreTrainedModel,
-)
-from transformers.pytorch_utils import Conv1D
 
 from autograder.model.loading import model_identity
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+# transformers is imported by the functions that need it (a model is loaded by then): a cold grade imports
+# it in the background while the other checks run (`autograder.checks.model_section.preload`)
 
 KERNEL_NAME = "autograder_student"
 _STATE_ATTR = "_autograder_injection"
@@ -77,6 +78,8 @@ def head_layout(module: nn.Module) -> Tuple[int, int]:
 
 def _projection_params(module: nn.Module) -> Tuple[Tensor, ...]:
     """(W_q, W_k, W_v) `[d_model, H * d]` laid out for `x @ W`, then their biases `[H * d]` (or None)."""
+    from transformers.pytorch_utils import Conv1D
+
     c_attn = getattr(module, "c_attn", None)
     if isinstance(c_attn, Conv1D) and not getattr(module, "is_cross_attention", False):
         # GPT-2's Conv1D already computes x @ weight + bias, weight [d_model, 3 * d_model]
@@ -247,13 +250,17 @@ def _student_kernel(module: nn.Module, query: Tensor, key: Tensor, value: Tensor
     return injection.attend(module, query, key, value, attention_mask)
 
 
-# Registered at import: a spawned or forkserver worker that unpickles a student model must import this module.
-AttentionInterface.register(KERNEL_NAME, _student_kernel)
+def _register_kernel() -> None:
+    """Make KERNEL_NAME a transformers attention implementation (idempotent)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(KERNEL_NAME, _student_kernel)
 
 
 def _inject(model: nn.Module, student_attention: StudentAttention, layer_idx: int,
             route_projections: Optional[StudentProjections]) -> Tuple[Injection, Callable[[], None]]:
     """Attach the student to block `layer_idx` of `model` in place; returns the record and an undo function."""
+    _register_kernel()
     module = extract_attention_layer(model, layer_idx)
     if getattr(module, _STATE_ATTR, None) is not None:
         raise ModelIntegrationError(f"block {layer_idx} already runs a student attention")

@@ -101,7 +101,7 @@ def _blocked_loaded() -> Tuple[str, ...]:
     (a full scan on every call cost a third of a grading run)."""
     global _scan
     if _scan[0] != len(sys.modules):
-        names = tuple(n for n in sys.modules if n.partition(".")[0] in BLOCKED_IMPORTS)
+        names = tuple(n for n in list(sys.modules) if n.partition(".")[0] in BLOCKED_IMPORTS)  # a copy: threads import
         _scan = (len(sys.modules), names)
     return _scan[1]
 

@@ -5,7 +5,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from hypothesis import strategies as st

@@ -36,12 +36,17 @@ DEFAULT_SWITCH_S = sys.getswitchinterval()
 SWITCH_S = 0.0005  # the GIL switch interval while a load runs beside the checks
 
 
+_SECONDS: Dict[Tuple[str, bool], float] = {}  # how long each kept load took, in whichever thread ran it
+
+
 def _load_everything(name: str, fallback: bool) -> Loaded:
-    """The model, and what the section imports after it (transformers' attention registry, matplotlib)."""
+    """The model, and what the section imports after it (transformers' attention registry, the colormaps)."""
+    start = time.perf_counter()
     loaded = loading.load_capstone_model(name, fallback)
     from autograder.model import heatmaps, surgery  # noqa: F401 - imported here, not in the checks' thread
 
     surgery._register_kernel()
+    _SECONDS[(name, fallback)] = time.perf_counter() - start
     return loaded
 
 
@@ -122,7 +127,10 @@ def _state(grading: Any, compute: Compute) -> Dict[str, Any]:
         state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
         state["comparison"] = comparison = compute(state)
         metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
-        metrics["timing_s"].update(load=state["load_s"], section=0.0)  # section: filled in as checks run
+        # load: what this grade waited for the model; load_work: the load itself (transformers' import
+        # included), in the background or in an earlier grade of this process; section: filled in as checks run
+        work = _SECONDS.get((grading.model, bool(grading.config.model["fallback"])), state["load_s"])
+        metrics["timing_s"].update(load=state["load_s"], load_work=round(work, 4), section=0.0)
         if grading.config.model["heatmaps"] and comparison.student_weights is not None:
             from autograder.model import heatmaps
 

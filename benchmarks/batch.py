@@ -5,7 +5,8 @@
                                [--sources 'correct*.py']
 
 The submissions are student_submissions/*.py (correct, buggy and template files; `--sources` another glob,
-e.g. the correct ones only) in turn, each copy with a unique comment appended, so every one has its own content hash and none is skipped as already graded.
+e.g. the correct ones only) in turn, each copy with a unique comment appended, so every one has its own
+content hash and none is skipped as already graded.
 The batch side is the real command (`autograder batch DIR --out OUT --jobs N`), timed from its start to its
 exit: interpreter start, imports, fork-server and warm-up included. The one-process-each side runs
 `python -m pytest --submission FILE` on an evenly spread sample of `--sample` files, `--jobs` processes at a

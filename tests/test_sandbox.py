@@ -100,9 +100,15 @@ def run_hardened(policy: sandbox.Policy, body: Callable[[], dict], timeout: floa
 
 @pytest.fixture
 def policy(tmp_path: Path) -> sandbox.Policy:
+    """The default policy, for a child forked from this test process: its memory limit leaves 1 GiB above
+    what the process has mapped by now (a long test run maps more than a worker's default 4 GiB: models,
+    threads' malloc arenas), so that the limit is applied, not refused."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    return sandbox.Policy(workdir=str(workdir))
+    from autograder.runtime.sandbox.limits import address_space_in_use
+
+    memory_mb = max(sandbox.Policy().memory_mb, address_space_in_use() // 2**20 + 1024)
+    return sandbox.Policy(workdir=str(workdir), memory_mb=memory_mb)
 
 
 def test_harden_reports_every_available_layer(policy: sandbox.Policy) -> None:

@@ -13,7 +13,7 @@ import gc
 import logging
 import os
 import sys
-from typing import Callable, NoReturn, Optional
+from typing import Callable, NoReturn, Optional, Sequence
 
 
 def leave(code: int) -> NoReturn:
@@ -38,19 +38,35 @@ def at_exit(code: Callable[[], Optional[int]]) -> None:
     atexit.register(_leave)
 
 
-def pytest_is_the_program() -> bool:
-    """Whether this process is `pytest ...` or `python -m pytest ...` (not a program calling pytest.main)."""
+_one_shot = False  # this process grades once and ends (see `one_shot`)
+
+
+def pytest_is_the_program(args: Sequence[str]) -> bool:
+    """Whether this process is `pytest ...` or `python -m pytest ...` run with `args` (the session's
+    invocation arguments): not a program calling pytest.main, and not a grade nested in a test run."""
     import pytest
 
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    return (getattr(spec, "name", None) == "pytest.__main__"
-            or getattr(main, "console_main", None) is pytest.console_main)
+    is_pytest = (getattr(spec, "name", None) == "pytest.__main__"
+                 or getattr(main, "console_main", None) is pytest.console_main)
+    return is_pytest and tuple(args) == tuple(sys.argv[1:])
+
+
+def one_shot() -> None:
+    """Mark this process as one that grades once and ends (`pytest --submission` as the program): see
+    `is_one_shot`, `freeze_if_one_shot`."""
+    global _one_shot
+    _one_shot = True
+
+
+def is_one_shot() -> bool:
+    return _one_shot
 
 
 def freeze_if_one_shot() -> None:
-    """In a one-shot grading process (`pytest --submission`, where pytest is the program), hide everything
-    alive now (torch, transformers, the model) from the garbage collector: pytest's unraisable-exception
-    plugin runs five full collections at exit, ~0.5 s over the objects of those imports."""
-    if pytest_is_the_program():
+    """In a one-shot grading process, hide everything alive now (torch, transformers, the model) from the
+    garbage collector: pytest's unraisable-exception plugin runs five full collections at exit, ~0.5 s over
+    the objects of those imports. (A process that goes on grading would keep its garbage forever.)"""
+    if _one_shot:
         gc.freeze()

@@ -160,7 +160,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = GradingSession(target, assignment, course, not config.getoption("--no-sandbox"),
                                             report_path, config.getoption("--model"), folder)
     config.stash[_SESSION].prelaunch()
-    if fast_exit.pytest_is_the_program():  # the report is written and the table printed: no teardown (~1 s)
+    if fast_exit.pytest_is_the_program(config.invocation_params.args):
+        fast_exit.one_shot()  # the report is written and the table printed by exit time: no teardown (~1 s)
         fast_exit.at_exit(lambda: getattr(config.stash.get(_RUN, None), "exitstatus", None))
     config.args[:] = [str(assignment.checks_dir)]
     if config.option.tbstyle == "auto":  # our table says each lost check's message once: no FAILURES section
@@ -363,7 +364,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     grading.close()
     for finish in grading.at_finish:
         finish()
-    if not fast_exit.pytest_is_the_program():
+    if not fast_exit.is_one_shot():
         from autograder.checks import model_section
 
         model_section.settle()

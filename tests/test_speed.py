@@ -82,3 +82,22 @@ def test_the_autograder_command_keeps_its_exit_code(tmp_path):
     missing = subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(tmp_path / "no.py")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_grade_inside_a_test_run_leaves_the_runs_exit_code_alone(tmp_path):
+    """A test run (pytest is the program) whose test grades a failing submission in-process: the nested
+    grade must not make the process leave early with its own exit code (1), nor freeze the heap."""
+    source = CORRECT.read_text().replace("K.transpose(-2, -1) / math.sqrt(d_k)", "K.transpose(-2, -1)")
+    (tmp_path / "buggy.py").write_text(source)
+    (tmp_path / "course.toml").write_text("[model]\nenabled = false\n[hypothesis]\nmax_examples = 3\n")
+    (tmp_path / "test_nested.py").write_text(
+        "import gc\nfrom pathlib import Path\nfrom autograder.grade import grade\n\n"
+        "def test_grade_a_buggy_file(tmp_path):\n"
+        "    here = Path(__file__).parent\n"
+        "    document = grade(here / 'buggy.py', tmp_path / 'r.json', config_file=here / 'course.toml', echo=False)\n"
+        "    assert document['score'] < 80 and document['_exit'] == 1\n"
+        "    assert gc.get_freeze_count() == 0\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_nested.py"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]

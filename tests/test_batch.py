@@ -634,3 +634,18 @@ def test_local_dask_cluster(tmp_path: Path, config: Path) -> None:
     left = leftovers(tree | (living_descendants(os.getpid()) - before), wait_s=10.0)
     # multiprocessing's resource tracker serves this test process until it exits: Dask's, not a grade's
     assert [line for line in left if "multiprocessing.resource_tracker" not in line] == []
+
+
+def test_a_file_that_tells_no_assignment_gets_the_batchs_and_a_row(tmp_path):
+    """notes.txt beside a student's attention.py, no assignment in any config: the batch grades on, and
+    notes.txt's row says it is not a submission (the whole batch stopped with 'cannot tell' before)."""
+    from autograder.assignments import AssignmentError
+    from autograder.batch.inputs import assignments
+
+    (tmp_path / "alice.py").write_text((SUBMISSIONS / "correct.py").read_text())
+    (tmp_path / "notes.txt").write_text("I could not finish")
+    folders = {p: tmp_path for p in (tmp_path / "alice.py", tmp_path / "notes.txt")}
+    assert assignments(list(folders), folders, None, None) == {p: "attention" for p in folders}
+    alone = {tmp_path / "notes.txt": tmp_path}
+    with pytest.raises(AssignmentError, match="cannot tell"):
+        assignments(list(alone), alone, None, None)

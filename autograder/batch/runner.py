@@ -26,9 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import glob
 import hashlib
-import itertools
 import json
 import os
 import select
@@ -53,9 +51,9 @@ from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see belo
 from autograder.assignments import Assignment, registry
 from autograder.batch import cleanup
 from autograder.batch.executors import executor
+from autograder.batch.inputs import assignments, collect, report_names
 from autograder.config import Config, configured_assignment, course_layers, load_config
 from autograder.grade import grade
-from autograder.plugin import assignment_for
 from autograder.model import heatmaps
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
@@ -72,7 +70,6 @@ from autograder.runtime.submission import sha256_of
 
 OUTCOMES = ("graded", "timeout", "crashed")  # how grading one submission ended
 STATE_DIR = ".batch"                           # under DIR: what each report was graded with
-RESERVED_NAMES = ("summary",)                  # report names that would overwrite a batch output
 IDENTICAL_SHOWN = 5                            # groups of identical submissions named in the final line
 LOG_BYTES = 1 << 20                            # kept of a grading process's log
 
@@ -145,62 +142,6 @@ class Job:
 
 
 # -- inputs --------------------------------------------------------------------------------------
-
-def collect(inputs: Sequence[str]) -> Tuple[Dict[Path, Path], List[str]]:
-    """What gets a row: files as given and glob matches, whatever they are (`*.py` and `*.ipynb` are graded,
-    any other file's report says why it is not), the visible files inside folders (not recursive), and a
-    folder that has none; absolute, without repeats. Returns ({file: the folder its input named
-    (`named_folder`)}, the inputs that matched none)."""
-    found: Dict[Path, Path] = {}
-    unmatched = []
-    for item in inputs:
-        exists = Path(item).exists() or Path(item).is_symlink()
-        matches = [Path(item)] if exists else [Path(m) for m in sorted(glob.glob(item))]
-        files = [f for path in matches for f in (_in_folder(path) if path.is_dir() else [path])]
-        if not files:
-            unmatched.append(item)
-        for file in files:
-            found.setdefault(file.absolute(), named_folder(item))
-    return found, unmatched
-
-
-def named_folder(item: str) -> Path:
-    """The folder an input names, which its submissions' symbolic links may not lead out of: a folder
-    itself, a file's own folder, a pattern's part before its first wildcard (`hw3` for `hw3/*/attention.py`)."""
-    path = Path(item)
-    if path.is_dir():
-        return path.absolute()
-    if path.exists() or path.is_symlink():
-        return path.absolute().parent
-    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), path.parts))
-    return Path(*fixed).absolute() if fixed else Path.cwd()
-
-
-def _in_folder(folder: Path) -> List[Path]:
-    """A folder's visible files (not `.ipynb_checkpoints/`, not subfolders), or the folder itself when it
-    has none: its row says that it holds nothing to grade."""
-    files = sorted(p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith("."))
-    return files or [folder]
-
-
-def report_names(paths: Sequence[Path]) -> Dict[Path, str]:
-    """`alice.py` -> `alice`; files that share a name get their folder's name in front (`a-attention`), and
-    a hash of their path where that still clashes (also for names of the batch's own outputs). A name keeps
-    letters, digits, '.', '_' and '-' only (no leading '.' or '-'), whatever the student called the file: it
-    becomes a file name in the output folder and the first cell of the gradebook."""
-    stems = Counter(safe_name(p.stem) for p in paths)
-    names = {p: safe_name(p.stem if stems[safe_name(p.stem)] == 1 else f"{p.parent.name}-{p.stem}") for p in paths}
-    counts = Counter(names.values())
-    return {p: f"{n}-{hashlib.sha256(os.fsencode(p)).hexdigest()[:8]}" if counts[n] > 1 or n in RESERVED_NAMES
-            else n for p, n in names.items()}
-
-
-def safe_name(text: str) -> str:
-    """`text` with every character but letters, digits, '.', '_' and '-' replaced by '_', leading dots and
-    dashes dropped (no hidden file, nothing a command takes for an option)."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text).lstrip(".-")
-    return cleaned or "_"
-
 
 def is_current(job: Job) -> bool:
     """Whether the job's report was graded to the end for this very file, autograder version and config."""
@@ -444,8 +385,7 @@ def run_batch(inputs: Sequence[str], out: Path, *, jobs: int = 2, force: bool = 
         raise NoSubmissions(f"no submission files matched {' '.join(inputs)}")
     for item in unmatched:
         print(neutralise.terminal(f"autograder batch: warning: {item} matched no submission file"), file=sys.stderr)
-    configured = configured_assignment(course_layers(config_file))
-    chosen = {path: assignment_for(path, folders[path], assignment, configured).name for path in paths}
+    chosen = assignments(paths, folders, assignment, configured_assignment(course_layers(config_file)))
     settings = {name: Settings.create(Path(out), config_file, model, limit_s, name)
                 for name in sorted(set(chosen.values()))}
     names = report_names(paths)

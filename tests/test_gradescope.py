@@ -130,7 +130,6 @@ def test_the_model_is_cached_when_the_course_grades_it(tmp_path):
         assert archive.read("course.toml").decode() == 'assignment = "attention"\n'
 
 
-@pytest.mark.slow
 def test_a_correct_submission_gets_every_point(autograder_zip, tmp_path):
     results = run_autograder(gradescope_root(tmp_path, autograder_zip, CORRECT))
     assert results["score"] == MAX_SCORE == sum(t["max_score"] for t in results["tests"])
@@ -139,7 +138,6 @@ def test_a_correct_submission_gets_every_point(autograder_zip, tmp_path):
     assert "All visible checks passed." in results["output"]
 
 
-@pytest.mark.slow
 def test_a_buggy_submission_hides_its_hidden_check_until_the_due_date(autograder_zip, tmp_path):
     results = run_autograder(gradescope_root(tmp_path, autograder_zip, SUBMISSIONS / "buggy_mask_ignored.py"))
     assert 0 < results["score"] < MAX_SCORE
@@ -187,7 +185,6 @@ def test_python_that_cannot_start_still_leaves_a_result(autograder_zip, tmp_path
     assert "could not start (exit 127)" in results["output"]
 
 
-@pytest.mark.slow
 def test_a_notebook_submission_is_found_and_graded(autograder_zip, tmp_path):
     notebook = tmp_path / "nb.ipynb"
     cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,

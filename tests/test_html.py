@@ -313,7 +313,6 @@ def test_excerpt_of_a_notebook_stays_in_the_cell_it_names() -> None:
     assert source.excerpt(module, "at code cell 3, line 2 (out of the cell)") is None
 
 
-@pytest.mark.slow
 def test_page_of_a_real_model_section(gpt2_dir: Path, tmp_path: Path) -> None:  # noqa: F811
     """A grade with the model section (seeded distilgpt2-shaped GPT-2): the continuation under both
     attentions as the report has it, and every head's heatmap embedded and decoded."""

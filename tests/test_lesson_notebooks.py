@@ -202,7 +202,6 @@ def test_the_lesson_has_theory_shapes_and_the_worked_example(assignment: str) ->
         assert f'raise NotImplementedError("section {number}: {function}")' in source, (assignment, function)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solved_lesson_runs_and_grades_itself_to_full_marks(assignment: str, offline_course: Path) -> None:
     if assignment == "tinygpt":
@@ -226,7 +225,6 @@ def test_solved_lesson_runs_and_grades_itself_to_full_marks(assignment: str, off
     assert last["images"] == HEATMAPS[assignment]  # the student's attention inside the model, inline
 
 
-@pytest.mark.slow
 def test_model_comparison_demonstration_runs(offline_course: Path) -> None:
     path = Path(shutil.copy(DEMO, offline_course / DEMO.name))
     notebook = execute(path)

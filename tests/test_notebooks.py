@@ -241,7 +241,6 @@ def pairs(folder: Path) -> Dict[str, Tuple[Dict[str, Any], Dict[str, Any], Dict[
     return found
 
 
-@pytest.mark.slow  # six grades
 def test_grade_gives_a_notebook_the_grade_of_its_py(pairs) -> None:
     for name, (py, nb, exported) in pairs.items():
         assert grading_view(nb) == grading_view(py) == grading_view(exported), name
@@ -253,7 +252,6 @@ def test_grade_gives_a_notebook_the_grade_of_its_py(pairs) -> None:
     assert by_id(buggy)["softmax.gradients"]["mistake"] == "detached_output"  # read from the notebook's code
 
 
-@pytest.mark.slow
 def test_pytest_submission_takes_a_notebook(folder: Path, pairs) -> None:
     nb = folder / "buggy_detached_output.ipynb"
     report = folder / "plugin.json"
@@ -265,7 +263,6 @@ def test_pytest_submission_takes_a_notebook(folder: Path, pairs) -> None:
     assert grading_view(json.loads(report.read_text())) == grading_view(pairs["buggy_detached_output.py"][0])
 
 
-@pytest.mark.slow
 def test_batch_grades_notebooks_and_gives_every_input_a_row(tmp_path: Path, folder: Path, pairs) -> None:
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -17,7 +17,11 @@ from typing import Dict
 
 import pytest
 
+from autograder.assignments import registry
 from tests.grading_helpers import REPO, fast_config
+
+# the packaged assignments and the course's own, installed by the fixture below
+WITH_THE_COURSES = ", ".join(sorted([*registry.installed(), "dot_product"]))
 
 FIXTURE = REPO / "tests" / "fixtures" / "course_assignment"
 SUBMISSIONS = FIXTURE / "submissions"
@@ -93,7 +97,7 @@ def test_an_unknown_assignment_is_a_one_line_usage_error(installed, tmp_path):
     result = autograder(installed, tmp_path, "grade", str(SUBMISSIONS / "correct.py"), "--assignment", "nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "autograder: no assignment 'nope'; installed: attention, block, dot_product, multihead"]
+        f"autograder: no assignment 'nope'; installed: {WITH_THE_COURSES}"]
 
 
 def test_a_file_that_matches_no_assignment_names_the_candidates(installed, tmp_path):
@@ -101,4 +105,4 @@ def test_a_file_that_matches_no_assignment_names_the_candidates(installed, tmp_p
     empty.write_text("x = 1\n")
     result = autograder(installed, tmp_path, "grade", str(empty))
     assert result.returncode == 2
-    assert "candidates: attention, block, dot_product, multihead" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert f"candidates: {WITH_THE_COURSES}" in result.stderr and len(result.stderr.strip().splitlines()) == 1

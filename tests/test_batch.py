@@ -23,6 +23,7 @@ import pytest
 
 from autograder import cli
 from autograder.batch import cleanup
+from autograder.batch import inputs
 from autograder.batch import runner as batch
 from autograder.grade import grade
 from autograder.report import document as report_mod
@@ -514,18 +515,18 @@ def test_inputs_and_report_names(tmp_path: Path) -> None:
         (tmp_path / folder / "attention.py").write_text("")
     (tmp_path / "alice" / "notes.txt").write_text("")
     (tmp_path / "summary.py").write_text("")
-    found, unmatched = batch.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
+    found, unmatched = inputs.collect([str(tmp_path / "alice"), str(tmp_path / "*" / "attention.py"),
                                       str(tmp_path / "summary.py"), str(tmp_path / "nobody.py")])
     paths = list(found)
     assert paths == [tmp_path / "alice" / "attention.py", tmp_path / "alice" / "notes.txt",  # notes.txt: a row
                      tmp_path / "bob" / "attention.py", tmp_path / "summary.py"]
     assert list(found.values()) == [tmp_path / "alice", tmp_path / "alice", tmp_path, tmp_path]  # named folders
     assert unmatched == [str(tmp_path / "nobody.py")]
-    names = batch.report_names(paths)
+    names = inputs.report_names(paths)
     assert names[paths[0]] == "alice-attention" and names[paths[2]] == "bob-attention"
     assert names[paths[3]].startswith("summary-")  # summary.json is the batch's own
     odd = [tmp_path / "\x1b[2K=1+2.py", tmp_path / os.fsdecode(b"ren\xe9e.py"), tmp_path / ".hidden.py"]
-    assert list(batch.report_names(odd).values()) == ["__2K_1_2", "ren_e", "hidden"]
+    assert list(inputs.report_names(odd).values()) == ["__2K_1_2", "ren_e", "hidden"]
 
 
 # -- what students name their files, and links ---------------------------------------------------
@@ -551,7 +552,7 @@ def odd_submissions(folder: Path, outside: Path) -> Dict[str, str]:
         (folder / name).write_text(ZEROS + f"# odd name {i}\n")
     kinds = {"classmate": "correct", "copy_of_classmate": "link inside", "ta_solution": "link outside",
              "dangling": "link outside"}
-    names = batch.report_names(list(batch.collect([str(folder)])[0]))
+    names = inputs.report_names(list(inputs.collect([str(folder)])[0]))
     return {name: kinds.get(name, "odd name") for name in names.values()}
 
 

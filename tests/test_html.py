@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from autograder import cli
+from autograder.batch import inputs
 from autograder.batch import runner as batch
 from autograder.report import document as report_mod
 from autograder.report import html as page
@@ -368,7 +369,7 @@ def test_batch_html_has_a_page_per_submission_and_an_index(batch_site: Tuple[Pat
         written = (out / "html" / unquote(link)).read_text()
         assert written.split("<footer>")[0] == page.render(document).split("<footer>")[0]
     shown = "".join(markup.text)
-    assert batch.safe_name("<img src=x onerror=window.__pwned=1>") in shown  # its report name: no markup left
+    assert inputs.safe_name("<img src=x onerror=window.__pwned=1>") in shown  # its report name: no markup left
     rows = [a for t, a in markup.tags if t == "tr" and a.get("class") in ("ok", "bad", "part")]
     assert len(rows) == 3 + len(result.summary["pass_rates"])
     assert any(t == "svg" for t, _ in markup.tags) and sum(t == "rect" for t, _ in markup.tags) == 10
@@ -383,7 +384,7 @@ def test_batch_index_in_chromium(batch_site: Tuple[Path, batch.Result], tmp_path
     index = out / "html" / "index.html"
     seen = probed(index, tmp_path / "probe.html", keep_csp=True, click_header="score")
     scores = {n: json.loads((out / f"{n}.json").read_text())["score"]
-              for n in ("correct", "buggy_mask_ignored", batch.safe_name("<img src=x onerror=window.__pwned=1>"))}
+              for n in ("correct", "buggy_mask_ignored", inputs.safe_name("<img src=x onerror=window.__pwned=1>"))}
     order = seen["order"].replace("&lt;", "<").replace("&gt;", ">").split("|")
     assert order == sorted(scores, key=scores.get)  # ascending after one click
     assert seen["pwned"] == "undefined"

@@ -54,9 +54,14 @@ def hint_for(error: "Exception", example_passed: bool = False) -> Optional[str]:
     """The standard hint for a SubmissionError kind (`error.kind`); never "run the example" for an error
     when the worked example ran fine (`example_passed`)."""
     kind = getattr(error, "kind", "")
+    if kind == "raised" and (getattr(error, "raised", None) or ("",))[0] == "NotImplementedError":
+        return STUB
     if kind == "raised" and example_passed:
         return RAISED_BUT_EXAMPLE_PASSED
     return ERROR_HINTS.get(kind)
+
+
+STUB = "this function is still the template's: replace its `raise NotImplementedError(...)` with your code"
 
 
 RAISED_BUT_EXAMPLE_PASSED = ("your function runs on the worked example but raises on the input the message names: "

@@ -110,3 +110,15 @@ def test_one_pictures_line_for_all_heatmaps():
     text = terminal.render(document, Path("/r/report.json"))
     assert [line for line in text.splitlines() if "picture" in line] == ["pictures: 12 in /r/report-heatmaps/"]
     assert "picture" not in terminal.render(dict(document, artifacts=[]), Path("/r/report.json"))
+
+
+def test_a_template_stub_is_told_to_be_filled_in_not_to_run_the_example():
+    """A TODO left as the template's `raise NotImplementedError(...)`: the hint says so, whatever the example."""
+    from autograder.feedback import STUB, hint_for
+    from autograder.runtime.submission import SubmissionError
+
+    stub = SubmissionError("raised", "attention_scores raised NotImplementedError: section 2", "",
+                           ("NotImplementedError", "section 2: attention_scores"))
+    other = SubmissionError("raised", "attention_scores raised ValueError: bad", "", ("ValueError", "bad"))
+    assert hint_for(stub) == hint_for(stub, example_passed=True) == STUB
+    assert hint_for(other) != STUB and hint_for(other, example_passed=True) != STUB

@@ -64,11 +64,16 @@ class GradingSession:
         return dict(banned=box["banned"], limits=limits, hidden=answer_paths() + self.assignment.answer_paths(),
                     contract=self.assignment.wire())
 
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the student's code runs in a sandboxed worker (not --no-sandbox, not `[sandbox] enabled =
+        false`); otherwise it runs in this process."""
+        return self.sandbox and bool(self.config.sandbox["enabled"])
+
     def prelaunch(self) -> None:
         """Start the sandboxed worker now (its interpreter imports torch while this one does); never for a
         file that `precheck` will refuse unread (a link out of the folder)."""
-        box = self.config.sandbox
-        if (self.sandbox and bool(box["enabled"]) and self.path.suffix == ".py" and self.path.is_file()
+        if (self.sandboxed and self.path.suffix == ".py" and self.path.is_file()
                 and not outside(self.path, self.folder or self.path.absolute().parent)):
             self._launched = start_worker(self.path.resolve(), **self._worker_settings())
 
@@ -80,7 +85,7 @@ class GradingSession:
             box = self.config.sandbox
             launched, self._launched = self._launched, None
             self._submission = Submission(
-                self.path, sandbox=self.sandbox and bool(box["enabled"]), call_timeout=self.config.timeout("call_s"),
+                self.path, sandbox=self.sandboxed, call_timeout=self.config.timeout("call_s"),
                 import_timeout=self.config.timeout("import_s"), output_limit=int(box["output_kb"]) * 1024,
                 live=self.live, launched=launched, folder=self.folder, **self._worker_settings())
         return self._submission
@@ -194,8 +199,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     fast_exit.freeze_if_one_shot()
     # the model loads beside the checks, unless the student's code runs in this process (--no-sandbox): its
     # guards swap torch functions process-wide, which the loading thread must never meet
-    in_process = not (grading.sandbox and bool(grading.config.sandbox["enabled"]))
-    if not in_process and any("model_run" in getattr(item, "fixturenames", ()) for item in checks):
+    if grading.sandboxed and any("model_run" in getattr(item, "fixturenames", ()) for item in checks):
         from autograder.checks import model_section
 
         model_section.preload(grading.model, bool(grading.config.model["fallback"]))

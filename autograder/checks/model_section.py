@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from autograder import fast_exit
@@ -29,31 +30,43 @@ Hint = Callable[[Exception, Dict[str, Any]], str]
 
 
 Loaded = Tuple[Any, Any, loading.ModelChoice]
-# (name, fallback) -> the load and the thread running it (None: loaded in the caller's thread); the latest KEPT
-_LOADS: Dict[Tuple[str, bool], Tuple["Future[Loaded]", Optional[threading.Thread]]] = {}
-KEPT = 2
+KEPT = 2  # models kept per process (the latest)
 DEFAULT_SWITCH_S = sys.getswitchinterval()
 SWITCH_S = 0.0005  # the GIL switch interval while a load runs beside the checks
 
 
-_SECONDS: Dict[Tuple[str, bool], float] = {}  # how long each kept load took, in whichever thread ran it
+@dataclass
+class _Load:
+    """One model's load: its outcome, the thread running it (None once joined, or loaded in the caller's
+    thread) and how long it took, in whichever thread ran it."""
+
+    future: "Future[Loaded]" = field(default_factory=Future)
+    thread: Optional[threading.Thread] = None
+    seconds: float = 0.0
+
+    def run(self, name: str, fallback: bool) -> None:
+        """The model, and what the section imports after it (transformers' attention registry, the colormaps)."""
+        start = time.perf_counter()
+        try:
+            loaded = loading.load_capstone_model(name, fallback)
+            from autograder.model import heatmaps, surgery  # noqa: F401 - imported here, not in the checks' thread
+
+            surgery.register_kernel()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by `load`, in the check that needs the model
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(loaded)
+        self.seconds = time.perf_counter() - start
 
 
-def _load_everything(name: str, fallback: bool) -> Loaded:
-    """The model, and what the section imports after it (transformers' attention registry, the colormaps)."""
-    start = time.perf_counter()
-    loaded = loading.load_capstone_model(name, fallback)
-    from autograder.model import heatmaps, surgery  # noqa: F401 - imported here, not in the checks' thread
-
-    surgery._register_kernel()
-    _SECONDS[(name, fallback)] = time.perf_counter() - start
-    return loaded
+_LOADS: Dict[Tuple[str, bool], _Load] = {}  # (name, fallback) -> its load
 
 
-def _keep(key: Tuple[str, bool], future: "Future[Loaded]", thread: Optional[threading.Thread]) -> None:
-    _LOADS[key] = (future, thread)
+def _keep(key: Tuple[str, bool], record: _Load) -> _Load:
+    _LOADS[key] = record
     while len(_LOADS) > KEPT:
         del _LOADS[next(iter(_LOADS))]
+    return record
 
 
 def preload(name: str, fallback: bool) -> None:
@@ -65,27 +78,25 @@ def preload(name: str, fallback: bool) -> None:
     key = (name, fallback)
     if key in _LOADS:
         return
-    future: "Future[Loaded]" = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(_load_everything(name, fallback))
-        except BaseException as exc:  # noqa: BLE001 - re-raised by `load`, in the check that needs the model
-            future.set_exception(exc)
-
-    thread = threading.Thread(target=work, name="autograder-model-load", daemon=True)
-    _keep(key, future, thread)
+    record = _keep(key, _Load())
+    record.thread = threading.Thread(target=record.run, args=(name, fallback), name="autograder-model-load",
+                                     daemon=True)
     sys.setswitchinterval(SWITCH_S)
-    thread.start()
+    record.thread.start()
+
+
+def _join(record: _Load) -> None:
+    if record.thread is not None:
+        record.thread.join()  # ended, not just done: nothing of it still runs when the grader forks
+        record.thread = None
+        sys.setswitchinterval(DEFAULT_SWITCH_S)
 
 
 def settle() -> None:
     """Wait for any load still running (no check needed the model: the student's file failed to load): a
     process that goes on (more grades, forks) never has it importing beside other work."""
-    for _, thread in list(_LOADS.values()):
-        if thread is not None:
-            thread.join()
-    sys.setswitchinterval(DEFAULT_SWITCH_S)
+    for record in list(_LOADS.values()):
+        _join(record)
 
 
 def forget() -> None:
@@ -97,21 +108,24 @@ def load(name: str, fallback: bool) -> Loaded:
     """One load per process and model (batch grading and repeated grades reuse it), `preload`'s when it
     started one. A load that failed is not kept: the next grade tries again."""
     key = (name, fallback)
-    if key not in _LOADS:
-        done: "Future[Loaded]" = Future()
-        done.set_result(_load_everything(name, fallback))
-        _keep(key, done, None)
-    future, thread = _LOADS[key]
-    if thread is not None:
-        thread.join()  # ended, not just done: nothing of it still runs when the grader forks
-        sys.setswitchinterval(DEFAULT_SWITCH_S)
+    record = _LOADS.get(key)
+    if record is None:
+        record = _keep(key, _Load())
+        record.run(name, fallback)
+    _join(record)
     try:
-        loaded = future.result()
+        loaded = record.future.result()
     except BaseException:
         _LOADS.pop(key, None)
         raise
     fast_exit.freeze_if_one_shot()
     return loaded
+
+
+def load_seconds(name: str, fallback: bool) -> float:
+    """How long the kept load of this model took (transformers' import included), wherever it ran."""
+    record = _LOADS.get((name, fallback))
+    return record.seconds if record is not None else 0.0
 
 
 def _state(grading: Any, compute: Compute) -> Dict[str, Any]:
@@ -120,17 +134,17 @@ def _state(grading: Any, compute: Compute) -> Dict[str, Any]:
     if "model_state" in grading.extra:
         return grading.extra["model_state"]
     state: Dict[str, Any] = {"load_s": 0.0}
+    key = (grading.model, bool(grading.config.model["fallback"]))
     try:
         start = time.perf_counter()
-        model, tokenizer, choice = load(grading.model, bool(grading.config.model["fallback"]))
+        model, tokenizer, choice = load(*key)
         grading.extra["model_choice"] = choice.to_dict()
         state.update(model=model, tokenizer=tokenizer, load_s=time.perf_counter() - start)
         state["comparison"] = comparison = compute(state)
         metrics = grading.extra.setdefault("metrics", {})["model"] = comparison.to_dict()
         # load: what this grade waited for the model; load_work: the load itself (transformers' import
         # included), in the background or in an earlier grade of this process; section: filled in as checks run
-        work = _SECONDS.get((grading.model, bool(grading.config.model["fallback"])), state["load_s"])
-        metrics["timing_s"].update(load=state["load_s"], load_work=round(work, 4), section=0.0)
+        metrics["timing_s"].update(load=state["load_s"], load_work=round(load_seconds(*key), 4), section=0.0)
         if grading.config.model["heatmaps"] and comparison.student_weights is not None:
             from autograder.model import heatmaps
 

@@ -64,9 +64,8 @@ def _cells(values: numpy.ndarray, cmap: str, low: float, high: float, cell: int)
                                                   PIL.Image.Resampling.NEAREST)
 
 
-def _text_width(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> int:
-    left, _, right, _ = draw.textbbox((0, 0), text, font=font)
-    return int(right - left)
+def _text_width(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    return int(font.getlength(text)) + 1
 
 
 class HeatmapFigure:
@@ -84,10 +83,9 @@ class HeatmapFigure:
         self.shape = (seq_q, len(keys))
         self.cell = max(12, min(32, 360 // max(self.shape)))
         self.small, self.large = _font(11), _font(14)
-        probe = ImageDraw.Draw(PIL.Image.new("RGB", (1, 1)))
-        y_room = max(_text_width(probe, q, self.small) for q in queries) + GAP + 14  # + the "query" label
-        x_room = max(_text_width(probe, k, self.small) for k in keys) + GAP + 14     # rotated, + "key"
-        bar_room = BAR + 6 + _text_width(probe, "-0.00088", self.small)
+        y_room = max(_text_width(q, self.small) for q in queries) + GAP + 14  # + the "query" label
+        x_room = max(_text_width(k, self.small) for k in keys) + GAP + 14     # rotated, + "key"
+        bar_room = BAR + 6 + _text_width("-0.00088", self.small)
         grid_w, grid_h = len(keys) * self.cell, seq_q * self.cell
         self.panel_w = y_room + grid_w + GAP + bar_room + 2 * GAP
         self.top = 30 + 22  # the title, then each panel's name
@@ -116,8 +114,7 @@ class HeatmapFigure:
 
     def _rotated(self, text: str) -> PIL.Image.Image:
         """`text` on a transparent strip turned a quarter turn (it reads bottom to top)."""
-        probe = ImageDraw.Draw(PIL.Image.new("RGB", (1, 1)))
-        label = PIL.Image.new("RGBA", (_text_width(probe, text, self.small) + 4, 16), (255, 255, 255, 0))
+        label = PIL.Image.new("RGBA", (_text_width(text, self.small) + 4, 16), (255, 255, 255, 0))
         ImageDraw.Draw(label).text((2, 0), text, fill="black", font=self.small)
         return label.rotate(90, expand=True)
 

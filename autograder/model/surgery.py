@@ -250,7 +250,7 @@ def _student_kernel(module: nn.Module, query: Tensor, key: Tensor, value: Tensor
     return injection.attend(module, query, key, value, attention_mask)
 
 
-def _register_kernel() -> None:
+def register_kernel() -> None:
     """Make KERNEL_NAME a transformers attention implementation (idempotent)."""
     from transformers import AttentionInterface
 
@@ -260,7 +260,7 @@ def _register_kernel() -> None:
 def _inject(model: nn.Module, student_attention: StudentAttention, layer_idx: int,
             route_projections: Optional[StudentProjections]) -> Tuple[Injection, Callable[[], None]]:
     """Attach the student to block `layer_idx` of `model` in place; returns the record and an undo function."""
-    _register_kernel()
+    register_kernel()
     module = extract_attention_layer(model, layer_idx)
     if getattr(module, _STATE_ATTR, None) is not None:
         raise ModelIntegrationError(f"block {layer_idx} already runs a student attention")

@@ -30,7 +30,9 @@ def watch(path: Path, report: Path, *, config_file: Optional[Path] = None, model
           assignment: Optional[str] = None, out: TextIO = sys.stdout,
           stop: Callable[[int], bool] = lambda grades: False) -> int:
     """Grade `path` now and after every save until Ctrl-C (returns 130) or `stop(grades so far)` is true
-    (returns 0; for tests). Writes each report to `report`, like `autograder grade --json`."""
+    (returns 0; for tests). Returns 2 at once, grading nothing, when the warm-up's reference implementation
+    loses points under this config (every grade would be wrong), as `autograder batch` does. Writes each
+    report to `report`, like `autograder grade --json`."""
     from autograder.batch import runner
     from autograder.report import neutralise, terminal
     from autograder.runtime import forkserver
@@ -41,9 +43,14 @@ def watch(path: Path, report: Path, *, config_file: Optional[Path] = None, model
     out.flush()
     grades = 0
     try:
-        problem = runner.warm_up_problem(runner.warm(settings))
-        if problem:
-            out.write(f"autograder watch: note: {problem}\n")
+        warm_up = runner.warm(settings)
+        problem = runner.warm_up_problem(warm_up)
+        if problem:  # every grade would be wrong (a bad config, or this machine's problem): as batch does
+            out.write(neutralise.terminal(f"autograder watch: {problem}") + "\n")
+            return 2
+        notice = runner.warm_up_notice(warm_up)
+        if notice:
+            out.write(neutralise.terminal(f"autograder watch: note: {notice}") + "\n")
         seen = None
         while not stop(grades):
             stamp = _stamp(path)

@@ -124,3 +124,18 @@ def test_a_careful_config_passes(tmp_path: Path) -> None:
             "[tolerance.float32]\natol = 0\n")
     config = load_config(_config(tmp_path, text))
     assert config.points("scores.values") == 2.5 and config.timeout("check_s") == 2.5 and not config.values_first
+
+
+def test_watch_stops_when_the_reference_loses_points(tmp_path: Path) -> None:
+    """The same config in `autograder watch`: exit 2 with the reason, before any grade (its first grade
+    raised ReferenceLosesPoints out of the unit of work, a traceback, before)."""
+    import io
+
+    from autograder.watch import watch
+
+    text = fast_config(max_examples=3).replace("enabled = false", f"enabled = true\nname = \"{tmp_path / 'no-model'}\"")
+    out = io.StringIO()
+    assert watch(CORRECT, tmp_path / "report.json", config_file=_config(tmp_path, text), out=out,
+                 stop=lambda grades: grades >= 1) == 2
+    assert "the reference implementation scored 80/100" in out.getvalue()
+    assert not (tmp_path / "report.json").exists()

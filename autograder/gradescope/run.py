@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from autograder.report import neutralise
+
 SUFFIXES = (".py", ".ipynb")
 LAST_RESORT = {"score": 0, "output_format": "text", "stdout_visibility": "hidden", "tests": []}
 
@@ -73,10 +75,10 @@ def run(root: Path, config_file: Optional[Path]) -> None:
         path, problem = find_submission(root / "submission", str(config.data["assignment"]))
         report = workdir / "report.json"
         if path is not None:
-            print(f"grading {path}", flush=True)
+            print(neutralise.terminal(f"grading {path}"), flush=True)  # the student's file name
             problem = _grade(path, report, config_file, float(settings["timeout_s"]), workdir)
         if problem:
-            print(problem, flush=True)
+            print(neutralise.terminal(problem), flush=True)
             document = zero_report(problem, config, path.name if path else "")
         else:
             document = json.loads(report.read_text(encoding="utf-8"))
@@ -98,7 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results.parent.mkdir(parents=True, exist_ok=True)
         reason = f"The autograder failed ({type(exc).__name__}); this is not your fault, tell the course staff."
         results.write_text(json.dumps({**LAST_RESORT, "output": reason}) + "\n", encoding="utf-8")
-        print(f"{reason} {exc}", file=sys.stderr)
+        print(neutralise.terminal(f"{reason} {exc}"), file=sys.stderr)
         return 1
     return 0
 

@@ -31,6 +31,15 @@ def _package_files() -> Iterator[Tuple[str, Path]]:
                 yield path.relative_to(root).as_posix(), path
 
 
+def _entry_points() -> str:
+    """entry_points.txt of the installed distribution (the `autograder` command, the pytest plugin): the
+    wheel declares exactly what pyproject.toml does."""
+    text = importlib.metadata.distribution(DISTRIBUTION).read_text("entry_points.txt")
+    if not text:
+        raise RuntimeError(f"{DISTRIBUTION} is installed without entry points (pip install -e . first)")
+    return text
+
+
 def _metadata() -> str:
     """METADATA: name, version, and the dependencies and extras of the installed distribution."""
     try:
@@ -58,8 +67,7 @@ def build_wheel(out_dir: Path) -> Path:
         (f"{info}/METADATA", _metadata().encode()),
         (f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: attention-autograder\nRoot-Is-Purelib: true\n"
                           b"Tag: py3-none-any\n"),
-        (f"{info}/entry_points.txt", b"[console_scripts]\nautograder = autograder.cli:main\n\n"
-                                     b"[pytest11]\nautograder = autograder.plugin\n"),
+        (f"{info}/entry_points.txt", _entry_points().encode()),
     ]
     record = "\n".join([_record_line(n, d) for n, d in entries] + [f"{info}/RECORD,,"]) + "\n"
     out = Path(out_dir) / wheel_name()

@@ -254,7 +254,8 @@ def guarded(banned: Sequence[str]) -> Iterator[List[str]]:
         with mode:
             yield record
     finally:
-        _RECORDS.remove(record)
+        # this block's own list (list.remove compares by ==, and every empty record equals every other)
+        del _RECORDS[max(i for i, r in enumerate(_RECORDS) if r is record)]
         if library is not None:
             library._destroy()
         if blocker in sys.meta_path:

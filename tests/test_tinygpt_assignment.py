@@ -77,3 +77,17 @@ def test_a_tinygpt_without_the_causal_mask_fails_the_milestone(tmp_path: Path):
     document = grade_file(folder(ASSIGNMENT) / "buggy_no_causal_mask.py", tmp_path, corpus=CORPUS)
     check = next(c for c in document["checks"] if c["id"] == "milestone.validation_loss")
     assert check["status"] == "failed" and document["metrics"]["milestone"]["validation_loss"] > 2.48
+
+
+@needs_corpus
+def test_a_tinygpt_whose_training_diverges_fails_the_milestone_with_the_step(tmp_path: Path):
+    """NaN logits make NaN weights from the first step: the milestone fails naming the step (before, the
+    sample drawn from NaN probabilities raised, and the check was an internal error)."""
+    source = (folder(ASSIGNMENT) / "correct.py").read_text()
+    old = '    return x @ params["wte"].transpose(0, 1)'
+    assert old in source
+    path = tmp_path / "diverges.py"
+    path.write_text(source.replace(old, old + ' * float("nan")'))
+    document = grade_file(path, tmp_path, corpus=CORPUS)
+    check = next(c for c in document["checks"] if c["id"] == "milestone.validation_loss")
+    assert check["status"] == "failed" and "diverged at step 1 " in check["message"], check

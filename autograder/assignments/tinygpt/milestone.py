@@ -43,7 +43,7 @@ class Budget:
     eval_chars: int = 20000
     sample_prompt: str = "ROMEO:"
     sample_chars: int = 200
-    timeout_s: float = 600
+    timeout_s: float = 600.0  # a float literal: from_config casts with the default's type
 
     @classmethod
     def from_config(cls, settings: Dict[str, Any]) -> "Budget":
@@ -101,6 +101,11 @@ def train_student(submission: Any, checker: Any, data: Corpus, budget: Budget) -
         x, y = ref.get_batch(data.train, schedule.batch_size, config.block_size, generator)  # [batch, block]
         (logits,) = forward(x, *tensors)                                                    # [batch, block, vocab]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        if not torch.isfinite(loss):  # NaN weights from here on: no loss or sample could be computed from them
+            raise CheckFailed(f"training your model diverged at step {step + 1} of {schedule.max_iters}: the "
+                              f"loss is {float(loss)}",
+                              "your forward's logits (or their gradients) are not finite: look for a division by "
+                              "zero, a -inf mask fill that leaves a row with no key, or log of a softmax")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(tensors, schedule.grad_clip)

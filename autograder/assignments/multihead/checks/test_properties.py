@@ -73,10 +73,13 @@ def test_head_uses_its_own_columns(submission, course):
 @pytest.mark.check("attention.per_head")
 @given(problem=problems(masks=("causal", "batched")))
 def test_each_head_is_single_head_attention(submission, course, problem):
-    """Head h's weights are softmax(Q_h K_h^T / sqrt(d_head)) on its own slice of the projections."""
+    """Head h's weights are softmax(Q_h K_h^T / sqrt(d_head)) on its own slice of the projections, with the
+    reference's output (unless values_first is off: right weights over a garbage output are not the module)."""
     args = problem.args(MHA)
     x, W_q, W_k, W_v, _, n, mask = args
-    out, weights = _mha(submission, args)
+    expected_both = CHECK.expected_of(MHA, args)
+    out, weights = CHECK.call_checked(submission, MHA, args, expected_both)
+    CHECK.require_values((out, weights), expected_both, MHA, args, course, where=str(problem))
     dh = problem.d_head
     for h in range(n):
         cols = slice(h * dh, (h + 1) * dh)

@@ -49,10 +49,13 @@ def test_block_order(submission, course):
 
 @pytest.mark.check("forward.causal")
 @given(problem=problems())
-def test_no_future_leakage(submission, problem):
-    """Changing token j never changes the logits at positions before j."""
+def test_no_future_leakage(submission, course, problem):
+    """Changing token j never changes the logits at positions before j, on the reference's logits (unless
+    values_first is off: a forward that ignores its input leaks nothing)."""
     args = problem.args()
-    base = CHECK.call_checked(submission, FORWARD, args, CHECK.expected_of(FORWARD, args))
+    expected = CHECK.expected_of(FORWARD, args)
+    base = CHECK.call_checked(submission, FORWARD, args, expected)
+    CHECK.require_values(base, expected, FORWARD, args, course, where=str(problem))
     for j in range(1, problem.seq):
         changed = [copied(a) for a in args]
         changed[0][..., j] = (changed[0][..., j] + 1) % problem.vocab

@@ -233,3 +233,14 @@ def test_a_submission_that_produced_no_report_has_a_payload_too(tmp_path):
     assert body["score"] == 0 and body["max_score"] == 100
     assert body["code"] == {"functions": {}, "truncated": [], "unavailable": "no file was graded"}
     assert len(body["failed_checks"]) == len(document["checks"])
+
+
+def test_a_file_too_deep_for_the_parser_is_shown_whole_not_a_crash():
+    """`x = ----...1` nested past the parser's limits (RecursionError or MemoryError, not SyntaxError):
+    the payload shows the file's start under <module>, as for a file that does not parse."""
+    from autograder.report.evaluation import CODE_CHARS, functions
+
+    hostile = "x = " + "-" * 100_000 + "1\n"
+    shown, cut = functions(hostile, ["attention_scores"])
+    assert list(shown) == ["<module>"] and shown["<module>"].startswith("x = ---") and cut == ["<module>"]
+    assert len(shown["<module>"]) < CODE_CHARS + 100

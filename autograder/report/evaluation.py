@@ -9,15 +9,13 @@ score: nothing in it changes a point. The client that sends it is `autograder.re
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import math
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from autograder.assignments import AssignmentError, registry
 from autograder.report.exports import points
-from autograder.runtime import notebook
+from autograder.report.source import graded_source as read_graded_source
 
 FORMAT = "attention-autograder/evaluation"
 VERSION = 1
@@ -44,22 +42,15 @@ def _clip(text: Any, limit: int = TEXT_CHARS) -> Optional[str]:
 
 
 def graded_source(document: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
-    """(the source that was graded, None) or (None, why it is not available)."""
+    """(the source that was graded, None) or (None, why it is not available); read as the report's views
+    read it (`autograder.report.source.graded_source`: the same checks, and its size limit)."""
     if document["submission"].get("sha256") is None:
         return None, "no file was graded"
-    path = Path(document["submission"]["path"])
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, f"the submission file cannot be read now ({type(exc).__name__})"
-    if hashlib.sha256(raw).hexdigest() != document["submission"].get("sha256"):
-        return None, "the submission file changed since it was graded"
-    if path.suffix != notebook.NOTEBOOK:
-        return raw.decode("utf-8", errors="replace"), None
-    try:  # the module the grader imported: code cells in order, IPython lines neutralised
-        return notebook.module_source(path, raw).text, None
-    except ValueError:  # not UTF-8, not a notebook
-        return None, "the notebook cannot be read as a Jupyter notebook"
+    module = read_graded_source(document["submission"])
+    if module is None:
+        return None, ("the submission file changed since it was graded, or cannot be read now (missing, too "
+                      "large, not a readable .py or notebook)")
+    return module.text, None
 
 
 def section_functions(assignment: str) -> Dict[str, str]:
@@ -76,7 +67,7 @@ def functions(source: str, contract: Sequence[str] = ()) -> Tuple[Dict[str, str]
     or left out by the caps. A file that does not parse gives its first CODE_CHARS under "<module>"."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deeply nested for the parser, too
         return {"<module>": _clip(source, CODE_CHARS) or ""}, (["<module>"] if len(source) > CODE_CHARS else [])
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     contract = list(contract)

@@ -54,7 +54,6 @@ from autograder.batch.executors import executor
 from autograder.batch.inputs import assignments, collect, report_names
 from autograder.config import Config, configured_assignment, course_layers, load_config
 from autograder.grade import grade
-from autograder.model import heatmaps
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
 from autograder.report import gradebook, html_batch, neutralise
@@ -178,7 +177,6 @@ def warm(settings: Settings) -> Dict[str, Any]:
     the checks, the model). Returns that warm-up report."""
     with _warm_lock:
         forkserver.start()  # again after run_batch's shutdown(): a second batch in one process
-        heatmaps.build_figures_before_forking()
         if settings.fingerprint not in _warmed:
             _warmed[settings.fingerprint] = _grade_reference(settings)
         return _warmed[settings.fingerprint]

@@ -98,3 +98,13 @@ def test_html_page_and_evaluation_payload_say_not_graded_and_lose_nothing():
     payload = evaluation.payload(doc)
     assert [c["id"] for c in payload["failed_checks"]] == ["scores.values"]
     assert evaluation.payload(document(counted=True))["submission"]["status"] == "incomplete"
+
+
+def test_the_batch_index_says_not_graded_where_the_gradebook_does():
+    """The HTML index's section cell agrees with gradebook.csv: "not graded", never a 0 (it showed 0)."""
+    from autograder.report import html_batch
+
+    rows = [gradebook.Row("a", document(counted=False), "graded")]
+    index = html_batch.render_index(rows, gradebook.summary(rows))
+    cells = index.split('<section class="card" id="gradebook">')[1].split("</table>")[0]
+    assert '<td class="num" data-sort="-1">not graded</td>' in cells

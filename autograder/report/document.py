@@ -101,6 +101,11 @@ def failing_groups(checks: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
     return list(groups.values())
 
 
+def section_not_graded(section: Dict[str, Any]) -> bool:
+    """Whether none of a report section's checks could run on this machine (its score says nothing)."""
+    return section.get("not_graded", 0) == section["total"]
+
+
 def not_graded(checks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One entry per section with checks this machine could not run: section, the reason (once), how many
     checks, and whether their points stay in the maximum (counted: the grade is then incomplete)."""

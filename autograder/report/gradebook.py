@@ -34,7 +34,7 @@ class Row:
 def _section_cell(section: Any) -> Any:
     if section is None:
         return ""
-    return "not graded" if section.get("not_graded", 0) == section["total"] else section["score"]
+    return "not graded" if report_mod.section_not_graded(section) else section["score"]
 
 
 def gradebook_csv(rows: Sequence[Row]) -> str:

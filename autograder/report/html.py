@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from autograder.report import source
 from autograder.runtime.notebook import ModuleSource
-from autograder.report.document import failing_groups, write_atomically
+from autograder.report.document import failing_groups, section_not_graded, write_atomically
 from autograder.report.neutralise import html as esc  # the HTML reader's neutraliser
 from autograder.report.terminal import OUTPUT_LINES
 
@@ -167,7 +167,7 @@ def _header(document: Dict[str, Any]) -> str:
 def _sections(document: Dict[str, Any]) -> str:
     rows = []
     for name, sec in document["sections"].items():
-        if sec.get("not_graded", 0) == sec["total"]:  # this machine could not run it: no points either way
+        if section_not_graded(sec):  # this machine could not run it: no points either way
             rows.append(f'<tr><td>{esc(name)}</td><td class="num">-</td><td class="num">- / {int(sec["total"])}</td>'
                         '<td></td><td><span class="pill">not graded</span></td></tr>')
             continue

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Sequence
 from urllib.parse import quote
 
 from autograder.report import html as student_page
-from autograder.report.document import write_atomically
+from autograder.report.document import section_not_graded, write_atomically
 from autograder.report.gradebook import Row
 from autograder.report.html import bar, esc, num, status_class
 
@@ -107,8 +107,12 @@ def _gradebook(rows: Sequence[Row]) -> str:
                  f'<td data-sort="{esc(state)}">{esc(state)}</td>']
         for s in sections:
             sec = doc["sections"].get(s)
-            cells.append(f'<td class="num" data-sort="{float(sec["score"]):g}">{num(sec["score"])}</td>' if sec
-                         else '<td class="num" data-sort="-1"></td>')
+            if sec is None:
+                cells.append('<td class="num" data-sort="-1"></td>')
+            elif section_not_graded(sec):  # as the gradebook says it: no score either way
+                cells.append('<td class="num" data-sort="-1">not graded</td>')
+            else:
+                cells.append(f'<td class="num" data-sort="{float(sec["score"]):g}">{num(sec["score"])}</td>')
         seconds = float(doc["timing"]["duration_s"])
         cells.append(f'<td class="num" data-sort="{seconds:g}">{seconds:.1f} s</td>')
         lines.append(f'<tr class="{kind}">{"".join(cells)}</tr>')

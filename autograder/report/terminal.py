@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from autograder.report import neutralise
-from autograder.report.document import failing_groups
+from autograder.report.document import failing_groups, section_not_graded
 
 OUTPUT_LINES = 20
 
@@ -32,7 +32,7 @@ def render(document: Dict[str, Any], report_path: Path) -> str:
         lines.append(f"Could not load the submission: {document['submission']['load_error']}")
     lines.append(f"{'section':<14}{'points':>12}{'checks':>10}")
     for name, sec in document["sections"].items():
-        if sec.get("not_graded", 0) == sec["total"]:
+        if section_not_graded(sec):
             lines.append(f"{name:<14}{'not graded':>12}{'-':>5}/{sec['total']}")
         else:
             lines.append(f"{name:<14}{sec['score']:>6g} / {sec['max_score']:<4g}{sec['passed']:>5}/{sec['total']}")

@@ -29,8 +29,9 @@ def collect(inputs: Sequence[str]) -> Tuple[Dict[Path, Path], List[str]]:
         files = [f for path in matches for f in (_in_folder(path) if path.is_dir() else [path])]
         if not files:
             unmatched.append(item)
+        folder = named_folder(item) if files else None
         for file in files:
-            found.setdefault(file.absolute(), named_folder(item))
+            found.setdefault(file.absolute(), folder)
     return found, unmatched
 
 

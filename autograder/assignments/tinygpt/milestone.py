@@ -103,7 +103,7 @@ def train_student(submission: Any, checker: Any, data: Corpus, budget: Budget) -
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         if not torch.isfinite(loss):  # NaN weights from here on: no loss or sample could be computed from them
             raise CheckFailed(f"training your model diverged at step {step + 1} of {schedule.max_iters}: the "
-                              f"loss is {float(loss)}",
+                              f"loss is {loss.item()}",
                               "your forward's logits (or their gradients) are not finite: look for a division by "
                               "zero, a -inf mask fill that leaves a row with no key, or log of a softmax")
         optimizer.zero_grad(set_to_none=True)

@@ -155,3 +155,17 @@ def test_no_model_kept_in_the_maximum_marks_the_grade_incomplete(tmp_path, monke
     assert document["score"] == 80 and document["max_score"] == 100 and document["status"] == "incomplete"
     assert document["not_graded"][0]["counted"] and document["feedback"] == []
     assert "(incomplete)" in terminal.render(document, tmp_path / "no-model.json")
+
+
+def test_production_gradients_are_computed_once_per_model_and_never_a_students(out, monkeypatch):
+    """Repeated grades in one process (batch, watch) reuse production's gradients: the next student's
+    detached weights still lose model.gradients, and only their own model's gradients are computed."""
+    from autograder.assignments.attention.checks import test_model
+
+    computed = []
+    real_gradients = test_model.block_gradients
+    monkeypatch.setattr(test_model, "block_gradients", lambda *a: computed.append(1) or real_gradients(*a))
+    first = grade_with_model(SUBMISSIONS / "correct.py", Path("builtin"), out)
+    assert model_lost(first) == set() and len(computed) == 2  # production's, then the student's
+    second = grade_with_model(SUBMISSIONS / "buggy_detached_output.py", Path("builtin"), out)
+    assert "model.gradients" in model_lost(second) and len(computed) == 3  # the student's only

@@ -17,7 +17,7 @@ import torch
 
 from autograder.checks import model_section
 from autograder.feedback import CheckFailed
-from autograder.model import swap
+from autograder.model import compare, swap
 from autograder.model.surgery import ModelIntegrationError
 
 
@@ -112,7 +112,8 @@ def check_gradients(capstone: Capstone, state: Dict[str, Any], submission: Any, 
     block = swap.gpt2_blocks(model)[layer]
     params: List[Any] = list((block.attn if capstone.target == "attn" else block).parameters())
     ids = tokenizer(course.model["prompt"], return_tensors="pt")["input_ids"].to(model.device)
-    expected = swap.gradients(model, ids, params)
+    expected = compare.production(model, ("gradients", capstone.target, layer, str(ids.tolist())),
+                                  lambda: swap.gradients(model, ids, params))
     student_model, _ = swap.swap_module(model, layer, capstone.target, capstone.forward(submission), capstone.who)
     try:
         got = swap.gradients(student_model, ids, params)

@@ -132,8 +132,9 @@ _REFERENCE_KEYS = ("reference_weights", "reference_block_output", "reference_las
 _PRODUCTION: "weakref.WeakKeyDictionary[PreTrainedModel, Dict[Tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
 
 
-def _production(model: PreTrainedModel, key: Tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """`compute()` for the untouched `model`, once per process and key."""
+def production(model: PreTrainedModel, key: Tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()` for the untouched `model`, once per process and key (the key names what is computed and
+    on which input: a forward, a greedy continuation, the gradients of a block's weights)."""
     known = _PRODUCTION.setdefault(model, {})
     if key not in known:
         known[key] = compute()
@@ -149,7 +150,7 @@ def _reference_part(model: PreTrainedModel, input_ids: Tensor, attention_mask: T
             and torch.equal(reference["attention_mask"], attention_mask.cpu())):
         return {k: reference[k].to(input_ids.device) for k in _REFERENCE_KEYS if k in reference}
     key = ("forward", layer_idx, str(input_ids.tolist()), str(attention_mask.tolist()))
-    return dict(_production(model, key, lambda: _reference_forward(model, input_ids, attention_mask, layer_idx)))
+    return dict(production(model, key, lambda: _reference_forward(model, input_ids, attention_mask, layer_idx)))
 
 
 def _reference_forward(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor,
@@ -324,7 +325,7 @@ def _continuation(model: PreTrainedModel, student_model: PreTrainedModel, run: D
     def known(logits: Tensor) -> List[int]:
         return [int(logits[0, -1].argmax())] if bool(real.all()) else []
 
-    ref_ids = list(_production(model, ("greedy", tuple(first[0].tolist()), steps),
+    ref_ids = list(production(model, ("greedy", tuple(first[0].tolist()), steps),
                                lambda: _greedy(model, first, steps, known(run["reference_logits"]))))
     stu_ids = _greedy(student_model, first, steps, known(run["student_logits"]))
     return {"reference": decode(ref_ids), "student": decode(stu_ids),

@@ -136,7 +136,8 @@ def compare_swap(model: nn.Module, tokenizer: Any, student_model: nn.Module, rec
     code fails inside the model."""
     ids, real = compare._encode(tokenizer, prompt, model.device)
     weights = replaced == "attention module"
-    ref, ref_s = _forward(model, ids, real, weights)
+    ref, ref_s = compare.production(model, ("swap forward", str(ids.tolist()), str(real.tolist()), weights),
+                                    lambda: _forward(model, ids, real, weights))
     calls_before = record.calls
     stu, stu_s = _forward(student_model, ids, real, weights)
     calls, seen_mask = record.calls - calls_before, record.mask  # before the continuation's forwards

@@ -299,23 +299,6 @@ class Server:
                 pass
 
 
-def _warm_torch() -> None:
-    """Pay torch's one-time costs here, once, instead of in every worker: operator dispatch, and the lazy
-    import of sympy by the first backward of a broadcasting matmul (~0.3 s). One thread: no OpenMP pool is
-    created, so the forks inherit none."""
-    import torch
-
-    torch.set_num_threads(1)
-    for dtype in (torch.float32, torch.float64):
-        x = torch.randn(2, 3, 4, dtype=dtype, requires_grad=True)
-        w = torch.randn(4, 4, dtype=dtype, requires_grad=True)
-        q = x @ w  # [2, 3, 4] @ [4, 4]: broadcast over the batch
-        causal = torch.ones(3, 3, dtype=torch.bool).tril()
-        weights = torch.softmax((q @ x.transpose(-2, -1)).masked_fill(~causal, float("-inf")), dim=-1)
-        out = torch.einsum("bij,bjd->bid", weights, x)
-        torch.autograd.grad([out], [x, w], [torch.ones_like(out)])
-
-
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="autograder fork-server (started by the grader, not by hand)")
     parser.add_argument("--fd", type=int, required=True, help="the listening socket")
@@ -330,7 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     if "reference" in sys.modules:
         raise SystemExit("autograder.runtime.forkserver: the reference answers were imported; refusing to fork workers")
-    _warm_torch()
+    worker.warm_torch()
     sandbox.prepare()
     sandbox.become_subreaper()
     Server(socket.socket(fileno=args.fd)).serve()

@@ -297,6 +297,22 @@ def _harden(settings: Dict[str, Any], runner: Runner, fd: int) -> List[str]:
     return sandbox.harden(policy, keep_fds=(fd, 1, 2))
 
 
+def warm_torch() -> None:
+    """Pay torch's one-time costs before the first request: operator dispatch, and the lazy import of sympy
+    by the first backward of a broadcasting matmul (~0.3 s, else paid inside the first gradient check). The
+    fork-server does it once for all its workers; a spawned worker does it while the grader still imports.
+    One thread: no OpenMP pool is created, so forks inherit none."""
+    torch.set_num_threads(1)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 3, 4, dtype=dtype, requires_grad=True)
+        w = torch.randn(4, 4, dtype=dtype, requires_grad=True)
+        q = x @ w  # [2, 3, 4] @ [4, 4]: broadcast over the batch
+        causal = torch.ones(3, 3, dtype=torch.bool).tril()
+        weights = torch.softmax((q @ x.transpose(-2, -1)).masked_fill(~causal, float("-inf")), dim=-1)
+        out = torch.einsum("bij,bjd->bid", weights, x)
+        torch.autograd.grad([out], [x, w], [torch.ones_like(out)])
+
+
 def run(fd: int, submission: str, settings: Dict[str, Any]) -> NoReturn:
     """Be the worker for `submission` on the socket `fd`: harden, load, serve, exit. Shared by the spawned
     worker (`main`) and the fork-server's children (`autograder.runtime.forkserver`); stdout and stderr are the
@@ -323,6 +339,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--submission", required=True)
     parser.add_argument("--policy", default="{}")
     args = parser.parse_args(argv)
+    warm_torch()
     run(args.fd, args.submission, json.loads(args.policy))
 
 

@@ -1,10 +1,8 @@
 """The assignment registry, inference, per-assignment config and the worker's compositions (fast, in-process)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import torch
 
 from autograder.assignments import Assignment, AssignmentError, Function, defined_names, get, infer, installed
 from autograder.assignments.attention.contract import ASSIGNMENT as ATTENTION

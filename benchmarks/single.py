@@ -9,6 +9,13 @@ by side, so that the ratio holds on a loaded machine; it prints each pair, the m
 3x or less) and the load average. Runs in the repository root with the course's default config unless
 --config is given. The model section needs distilgpt2 cached; offline, pass `--model DIR` (any
 save_pretrained folder, e.g. the seeded distilgpt2-shaped GPT-2 of tests/model_fixtures.py). Not a test.
+
+Each repeat also times the floor of any grade with the model section: `python -c "import torch; from
+transformers import GPT2LMHeadModel"`, the imports the capstone cannot do without, in one interpreter.
+
+Python caches compiled modules (`__pycache__`) unless PYTHONDONTWRITEBYTECODE is set; a student's machine
+caches them, some containers do not. Without `--as-is` the commands run with that variable removed, after
+one untimed grade that writes the caches, and the first line says so; `--as-is` keeps the environment.
 """
 from __future__ import annotations
 
@@ -27,9 +34,12 @@ from _common import REPO, student_command
 TARGET_RATIO = 3.0
 
 
-def seconds(command, cwd: Path) -> float:
+FLOOR = "import torch; from transformers import GPT2LMHeadModel"
+
+
+def seconds(command, cwd: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
 
 
@@ -39,20 +49,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--config", type=Path, help="course config (--grading-config); default: the defaults")
     parser.add_argument("--model", help="hub id or local model directory (--model)")
+    parser.add_argument("--as-is", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE if set (default: remove it, as on a student's machine)")
     args = parser.parse_args()
-    ratios, grades = [], []
+    ratios, grades, floors = [], [], []
+    env = dict(os.environ)
+    if not args.as_is and env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+        print("PYTHONDONTWRITEBYTECODE is set here: removed for these runs, so that Python caches compiled modules "
+              "as on a student's machine (--as-is keeps it)")
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="autograder-single-") as tmp:
         report = Path(tmp) / "report.json"
         command = student_command(args.submission, report, args.config, args.model)
+        seconds(command, REPO, env)  # untimed: writes the bytecode caches, like a student's first run
         for i in range(args.repeats):
-            bare = seconds([sys.executable, "-c", "import torch"], REPO)
-            grades.append(seconds(command, REPO))
+            bare = seconds([sys.executable, "-c", "import torch"], REPO, env)
+            floors.append(seconds([sys.executable, "-c", FLOOR], REPO, env))
+            grades.append(seconds(command, REPO, env))
             ratios.append(grades[-1] / bare)
             document = json.loads(report.read_text())
             model = [c for c in document["checks"] if c["section"] == "model"]
             timing = document.get("metrics", {}).get("model", {}).get("timing_s", {})
-            print(f"run {i + 1}: import torch {bare:.2f} s, grade {grades[-1]:.2f} s = {ratios[-1]:.1f}x; score "
+            print(f"run {i + 1}: import torch {bare:.2f} s, + transformers {floors[-1]:.2f} s "
+                  f"({floors[-1] / bare:.1f}x), grade {grades[-1]:.2f} s = {ratios[-1]:.1f}x; score "
                   f"{document['score']:g}/{document['max_score']:g} (model checks: {len(model)}, passed "
                   f"{sum(c['status'] == 'passed' for c in model)}; model section once loaded "
                   f"{timing.get('section', float('nan')):.2f} s, model load "
@@ -63,6 +82,9 @@ def main() -> None:
           f"a bare import torch {ratio:.1f}x (target {TARGET_RATIO:g}x: "
           f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); "
           f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after, {os.cpu_count()} CPUs")
+    print(f"floor: {FLOOR!r} alone takes median {statistics.median(floors):.2f} s "
+          f"({statistics.median(f / g * r for f, g, r in zip(floors, grades, ratios)):.1f}x import torch); "
+          f"the grade takes {statistics.median(g / f for g, f in zip(grades, floors)):.2f}x that")
 
 
 if __name__ == "__main__":

@@ -130,6 +130,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "refused (default: the submission's own folder)")
 
 
+GRADING_BLOCKS = ("logging",)  # as grade.py's BASE_ARGS `-p no:logging`
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: List[str]) -> None:
+    """A grading run (`--submission`) leaves out pytest's log capture, as `autograder grade` does: it has no
+    use for it, and its per-check handler setup iterates logging's registry of loggers unlocked while the
+    model's background load imports modules that add loggers ("RuntimeError: dictionary changed size during
+    iteration", an internal error in a random check)."""
+    if getattr(early_config.known_args_namespace, "submission", None):
+        for name in GRADING_BLOCKS:
+            early_config.pluginmanager.set_blocked(name)
+
+
 def assignment_for(path: Path, folder: Path, explicit: Optional[str], configured: Optional[str]) -> Assignment:
     """The assignment to grade `path` with (`registry.choose`), except that a symbolic link out of `folder`
     is never read to infer it: it gets `explicit`, the course's or the packaged assignment, under which the

@@ -83,6 +83,24 @@ def test_pytest_tells_each_lost_check_once_and_an_explicit_tb_keeps_the_sections
     assert "short test summary" in staff.stdout
 
 
+def test_pytest_submission_runs_without_pytests_log_capture(tmp_path):
+    """`pytest --submission` leaves out pytest's logging plugin, as `autograder grade` does: its per-check
+    setup iterated logging's registry of loggers while the model's background load added loggers, and a
+    random check became an internal error ("dictionary changed size during iteration", seen in 1 grade of
+    about 10 with 2 grades at once on 2 cores). A project test run keeps the plugin."""
+    import subprocess
+    import sys
+
+    def registered(*extra: str) -> bool:
+        run = subprocess.run([sys.executable, "-m", "pytest", "--trace-config", "--co", "-q", "-p", "no:cacheprovider",
+                              *extra], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert "PLUGIN registered" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+        return "LoggingPlugin object" in run.stdout
+
+    assert not registered("--submission", str(SUBMISSIONS / "correct.py"), "--grade-json", str(tmp_path / "r.json"))
+    assert registered()
+
+
 ESCAPING = '''
 import torch
 

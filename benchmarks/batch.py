@@ -15,7 +15,8 @@ time, and is extrapolated to all of them (it is the slow side; grading 100 that 
 Default config: the packaged defaults with the model section disabled (the hub is unreachable here), or
 enabled with `--model DIR` (a local save_pretrained folder, e.g. tests/model_fixtures.py's seeded GPT-2):
 both sides then pay the same model checks per submission, and the one-process side also its load.
-It prints figures; it is not a test and asserts nothing.
+Both sides run in a student's environment (`_common.students_environment`: compiled modules cached, unless
+--as-is). It prints figures; it is not a test and asserts nothing.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from _common import REPO, student_command
+from _common import REPO, add_as_is, student_command, students_environment
 
 DEFAULT_CONFIG = "[model]\nenabled = false\n"
 
@@ -93,7 +94,9 @@ def main() -> None:
     parser.add_argument("--model", help="local model folder (or hub id): the model section on, both sides")
     parser.add_argument("--sources", default="*.py", help="which student_submissions/ files are copied (a glob; "
                                                           "'correct*.py': correct submissions only)")
+    add_as_is(parser)
     args = parser.parse_args()
+    students_environment(args.as_is)
 
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
         root = Path(tmp)

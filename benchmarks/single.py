@@ -13,9 +13,8 @@ save_pretrained folder, e.g. the seeded distilgpt2-shaped GPT-2 of tests/model_f
 Each repeat also times the floor of any grade with the model section: `python -c "import torch; from
 transformers import GPT2LMHeadModel"`, the imports the capstone cannot do without, in one interpreter.
 
-Python caches compiled modules (`__pycache__`) unless PYTHONDONTWRITEBYTECODE is set; a student's machine
-caches them, some containers do not. Without `--as-is` the commands run with that variable removed, after
-one untimed grade that writes the caches, and the first line says so; `--as-is` keeps the environment.
+The commands run in a student's environment (`_common.students_environment`: compiled modules cached, unless
+--as-is), after one untimed grade that writes those caches.
 """
 from __future__ import annotations
 
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, student_command
+from _common import REPO, add_as_is, student_command, students_environment
 
 TARGET_RATIO = 3.0
 
@@ -37,9 +36,9 @@ TARGET_RATIO = 3.0
 FLOOR = "import torch; from transformers import GPT2LMHeadModel"
 
 
-def seconds(command, cwd: Path, env: dict) -> float:
+def seconds(command, cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -49,23 +48,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--config", type=Path, help="course config (--grading-config); default: the defaults")
     parser.add_argument("--model", help="hub id or local model directory (--model)")
-    parser.add_argument("--as-is", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: remove it, as on a student's machine)")
+    add_as_is(parser)
     args = parser.parse_args()
+    students_environment(args.as_is)
     ratios, grades, floors = [], [], []
-    env = dict(os.environ)
-    if not args.as_is and env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
-        print("PYTHONDONTWRITEBYTECODE is set here: removed for these runs, so that Python caches compiled modules "
-              "as on a student's machine (--as-is keeps it)")
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="autograder-single-") as tmp:
         report = Path(tmp) / "report.json"
         command = student_command(args.submission, report, args.config, args.model)
-        seconds(command, REPO, env)  # untimed: writes the bytecode caches, like a student's first run
+        seconds(command, REPO)  # untimed: writes the bytecode caches, like a student's first run
         for i in range(args.repeats):
-            bare = seconds([sys.executable, "-c", "import torch"], REPO, env)
-            floors.append(seconds([sys.executable, "-c", FLOOR], REPO, env))
-            grades.append(seconds(command, REPO, env))
+            bare = seconds([sys.executable, "-c", "import torch"], REPO)
+            floors.append(seconds([sys.executable, "-c", FLOOR], REPO))
+            grades.append(seconds(command, REPO))
             ratios.append(grades[-1] / bare)
             document = json.loads(report.read_text())
             model = [c for c in document["checks"] if c["section"] == "model"]

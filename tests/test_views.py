@@ -83,6 +83,21 @@ def test_pytest_tells_each_lost_check_once_and_an_explicit_tb_keeps_the_sections
     assert "short test summary" in staff.stdout
 
 
+def test_the_schema_refuses_a_report_that_breaks_it_every_time(graded):
+    """The compiled validator is kept per process; it still refuses, and names the field."""
+    import jsonschema
+
+    from autograder.report import document as report_mod
+
+    good = json.loads(graded.read_text())
+    report_mod.validate(good)
+    for _ in range(2):
+        with pytest.raises(jsonschema.ValidationError, match="'many' is not of type 'number'"):
+            report_mod.validate(dict(good, score="many"))
+        with pytest.raises(jsonschema.ValidationError, match="'checks' is a required property"):
+            report_mod.validate({k: v for k, v in good.items() if k != "checks"})
+
+
 def test_pytest_submission_runs_without_pytests_log_capture(tmp_path):
     """`pytest --submission` leaves out pytest's logging plugin, as `autograder grade` does: its per-check
     setup iterated logging's registry of loggers while the model's background load added loggers, and a

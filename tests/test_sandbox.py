@@ -296,6 +296,32 @@ def test_harden_refuses_a_process_with_threads(policy: sandbox.Policy) -> None:
     os.close(read_fd)
 
 
+def test_harden_refuses_the_thread_its_own_torch_setting_starts(tmp_path: Path) -> None:
+    """A child forked from a process whose OpenMP pool ran gets a new thread when torch is set to one thread.
+    harden sets it before it counts threads, so it refuses instead of leaving that thread unconfined by
+    Landlock. A fresh interpreter, so the test does not depend on what this process ran before."""
+    script = textwrap.dedent(f"""
+        import os
+        import torch
+        from autograder.runtime import sandbox
+        torch.set_num_threads(2)
+        (torch.randn(300, 300) @ torch.randn(300, 300)).sum()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sandbox.harden(sandbox.Policy(workdir={str(tmp_path)!r}))
+            except RuntimeError as error:
+                print("refused:", error, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: harden() needs a single-threaded process, this one has 2 threads" in done.stdout, done.stdout
+
+
 def test_harden_refuses_a_memory_limit_below_what_is_mapped(policy: sandbox.Policy) -> None:
     report, _ = run_child(sandbox.Policy(workdir=policy.workdir, memory_mb=1), dict)
     assert report["error"].startswith("ValueError")

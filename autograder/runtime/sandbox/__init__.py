@@ -74,13 +74,15 @@ def harden(policy: Policy, keep_fds: Sequence[int] = ()) -> list[str]:
     FileNotFoundError on a policy that cannot work (memory_mb below what is mapped, missing workdir);
     a layer this machine lacks is left out of the result instead.
     """
+    # one torch thread first: in a child forked from a process whose OpenMP pool ran, setting it starts a
+    # thread, which the check must see (Landlock would not confine it)
+    _one_torch_thread()
     _check_single_threaded()
     limits.check_memory(policy.memory_mb)
     if policy.workdir is not None and not os.path.isdir(policy.workdir):
         raise FileNotFoundError(policy.workdir)
     if policy.seccomp:
         seccomp_filter.bindings()  # before any limit: the first import spawns ldconfig and gcc
-    _one_torch_thread()
     active = []
     for names, step in _steps(policy, keep_fds):
         try:

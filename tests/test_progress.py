@@ -38,6 +38,17 @@ def test_an_unreadable_progress_file_starts_again(tmp_path: Path) -> None:
     assert progress.read(path)["attention"]["best_score"] == 10
 
 
+def test_a_hand_edited_entry_neither_crashes_the_table_nor_keeps_a_nan_best(tmp_path: Path) -> None:
+    """The file is the student's: NaN, text or a list where numbers belong."""
+    path = tmp_path / "progress.json"
+    path.write_text('{"version": 1, "assignments": {"attention": {"best_score": NaN, "best_max_score": "eighty", '
+                    '"last_score": "lots", "max_score": 80, "sections_complete": 3, "sections": [1]}}}')
+    text = progress.table(progress.read(path), ["attention"])
+    assert "- / -" in text and "- / 80" in text and "- of -" in text and "nan" not in text
+    entry = progress.update(path, _document(10, 1), tmp_path / "r.json")
+    assert entry["best_score"] == 10 and entry["best_max_score"] == 80  # NaN > 10 is False: never kept
+
+
 def test_autograder_grade_updates_progress_and_the_api_does_not(tmp_path: Path, capsys) -> None:
     config = tmp_path / "course.toml"
     config.write_text(FAST_CONFIG)

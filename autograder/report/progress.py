@@ -8,6 +8,7 @@ Python API do not (a TA's folder holds many students). `autograder progress` pri
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List
@@ -29,18 +30,25 @@ def read(path: Path) -> Dict[str, Any]:
     return {str(k): v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}
 
 
+def _number(value: Any) -> Any:
+    """A finite number from the file, else None (the file is the student's: hand-edited NaN, text, null)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
 def update(path: Path, document: Dict[str, Any], report_path: Path) -> Dict[str, Any]:
     """Record one finished grade (a report document) in the progress file at `path`; returns its entry."""
     entries = read(path)
     old = entries.get(document["assignment"], {})
     score, maximum = float(document["score"]), float(document["max_score"])
-    best = old.get("best_score")
-    better = not isinstance(best, (int, float)) or score > best
+    best = _number(old.get("best_score"))
+    better = best is None or score > best  # a NaN or unreadable best is replaced, never kept
     complete = [name for name, sec in document["sections"].items()
                 if sec["total"] and sec["passed"] == sec["total"] and not sec.get("not_graded")]
     entry = {
         "best_score": score if better else best,
-        "best_max_score": maximum if better else old.get("best_max_score", maximum),
+        "best_max_score": maximum if better else _number(old.get("best_max_score")) or maximum,
         "last_score": score,
         "max_score": maximum,
         "sections_complete": complete,
@@ -64,8 +72,14 @@ def table(entries: Dict[str, Any], course: Iterable[str]) -> str:
         if not entry:
             rows.append(f"{name:<14}{'-':>14}{'-':>14}  {'not graded yet':<22}-")
             continue
-        best = f"{entry.get('best_score', 0):g} / {entry.get('best_max_score', 0):g}"
-        latest = f"{entry.get('last_score', 0):g} / {entry.get('max_score', 0):g}"
-        done = f"{len(entry.get('sections_complete', []))} of {entry.get('sections', 0)}"
+        best = _fraction(entry.get("best_score"), entry.get("best_max_score"))
+        latest = _fraction(entry.get("last_score"), entry.get("max_score"))
+        complete = entry.get("sections_complete")
+        done = f"{len(complete) if isinstance(complete, list) else '-'} of {_number(entry.get('sections')) or '-'}"
         rows.append(f"{name:<14}{best:>14}{latest:>14}  {done:<22}{entry.get('last_graded', '-')}")
     return neutralise.terminal("\n".join(rows)) + "\n"
+
+
+def _fraction(score: Any, maximum: Any) -> str:
+    score, maximum = _number(score), _number(maximum)
+    return f"{'-' if score is None else format(score, 'g')} / {'-' if maximum is None else format(maximum, 'g')}"

@@ -216,6 +216,16 @@ def test_student_page_shows_points_lost_checks_source_model_and_heatmaps(tmp_pat
     assert len(images) == 1 and "not embedded" in shown  # the missing picture is named, not linked
 
 
+def test_a_nan_logits_gap_is_shown_as_such_and_an_encoder_has_no_logits_row(tmp_path: Path) -> None:
+    """The report writes NaN as null: a causal LM's null logits gap is said, not dropped."""
+    document = evil_document(tmp_path)
+    shown = "".join(Markup(page.render(document)).text)
+    assert "logits, largest difference" in shown and "not a number: NaN or inf appeared" in shown
+    del document["metrics"]["model"]["next_token"]  # an encoder: no logits at all
+    shown = "".join(Markup(page.render(document)).text)
+    assert "logits, largest difference" not in shown and "block output, largest difference" in shown
+
+
 def test_not_gradable_page_shows_the_load_error_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.py"
     path.write_text("def attention_scores(Q, K):\n    return Q @ K.T +\n")

@@ -310,10 +310,11 @@ def _figures(model: Dict[str, Any]) -> str:
         if isinstance(values, dict):
             shown = ", ".join(f"{esc(k)} {_fig(v)}" for k, v in values.items() if k not in ("per_head", "per_row"))
             rows.append((f"attention weights: {measure}", shown))
-    for key, label in (("block_output_max_abs_diff", "block output, largest difference"),
-                       ("logits_max_abs_diff", "logits, largest difference")):
-        if model.get(key) is not None:
-            rows.append((label, _fig(model[key])))
+    causal = model.get("next_token") is not None  # an encoder has no logits; a causal LM's None was NaN or inf
+    for key, label, kept in (("block_output_max_abs_diff", "block output, largest difference", True),
+                             ("logits_max_abs_diff", "logits, largest difference", causal)):
+        if kept and key in model:
+            rows.append((label, _fig(model[key], missing="not a number: NaN or inf appeared")))
     nxt = model.get("next_token") or {}
     for key, label in (("kl", "next token: KL divergence"), ("top1_agreement", "next token: top-1 agreement"),
                        ("top5_agreement", "next token: top-5 agreement")):
@@ -326,10 +327,11 @@ def _figures(model: Dict[str, Any]) -> str:
     return f'<h3>How close your model is</h3><table class="figs"><tbody>{body}</tbody></table>' if rows else ""
 
 
-def _fig(value: Any) -> str:
-    """An escaped figure: numbers to 4 significant digits, None as 'n/a'."""
+def _fig(value: Any, missing: str = "n/a") -> str:
+    """An escaped figure: numbers to 4 significant digits, None as `missing` (the report writes NaN and inf
+    as None)."""
     if value is None:
-        return "n/a"
+        return esc(missing)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{float(value):.4g}"
     return esc(value)

@@ -209,3 +209,19 @@ def test_an_ignored_mask_is_named_as_ignored_never_as_a_fitted_fill() -> None:
     weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(2), dim=-1)
     found = diagnose("scaled_dot_product_attention", (q, k, v, one_blocked), {}, (weights @ v, weights))
     assert found is None or found.id == "mask_ignored", found
+
+
+def test_a_float32_detour_is_named_where_the_parameters_come_in_a_dict() -> None:
+    """The block's parameters are a dict of tensors: the float32 band is computed with them in float32 too."""
+    import reference.block as block_ref
+    from autograder.assignments.block.inputs import Problem
+    from autograder.diagnosis.parametric import float32_detour
+
+    problem = Problem(dtype=torch.float64, seq=5, d_model=8, n_heads=2)
+    x, params, heads, mask = problem.args("transformer_block")
+    reference = block_ref.transformer_block(x, params, heads, mask)
+    detour = block_ref.transformer_block(x.float(), {k: v.float() for k, v in params.items()}, heads, mask).double()
+    inputs = {"x": x, "params": params, "n_heads": heads, "mask": mask}
+    found = float32_detour((detour,), (reference,), block_ref.transformer_block, inputs)
+    assert found is not None and found.id == "float32_detour"
+    assert float32_detour((reference * (1 + 1e-3),), (reference,), block_ref.transformer_block, inputs) is None

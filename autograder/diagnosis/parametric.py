@@ -84,13 +84,23 @@ def float32_detour(student: Tuple[Tensor, ...], reference: Tuple[Tensor, ...],
     if not student or any(t.dtype != torch.float64 for t in student) or any(
             not (isinstance(t, Tensor) and t.is_floating_point()) for t in reference):
         return None
-    as32 = {k: v.float() if isinstance(v, Tensor) and v.dtype == torch.float64 else v for k, v in inputs.items()}
-    computed32 = reference_fn(**as32)
+    computed32 = reference_fn(**{k: _float32(v) for k, v in inputs.items()})
     computed32 = computed32 if isinstance(computed32, tuple) else (computed32,)
     if not _within(student, reference, computed32):
         return None
     worst = max(_relative_error(s, r) for s, r in zip(student, reference))
     return named(FLOAT32_DETOUR, error=nice(worst)) if worst > 0 else None
+
+
+def _float32(value: Any) -> Any:
+    """float64 tensors as float32, inside dicts, lists and tuples too (the block's params are a dict)."""
+    if isinstance(value, Tensor):
+        return value.float() if value.dtype == torch.float64 else value
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float32(v) for v in value)
+    return value
 
 
 def _within(student: Tuple[Tensor, ...], reference: Tuple[Tensor, ...], computed32: Tuple[Tensor, ...]) -> bool:

@@ -180,6 +180,18 @@ def test_the_element_shown_is_the_one_that_misses_most() -> None:
     assert "index [1]" in message and "at 1 of 2 entries" in message
 
 
+def test_a_tolerance_per_row_counts_and_shows_only_the_entries_that_miss_it() -> None:
+    """positions.long allows row p atol + drift * p: an error at row 0 is the miss, not the larger,
+    allowed rounding of row 1000."""
+    want = torch.zeros(1024, 4, dtype=torch.float64)
+    allowed = 1e-5 + 6.5e-8 * torch.arange(1024, dtype=torch.float64).unsqueeze(1)
+    got = want + 0.5 * allowed
+    got[0, 2] = 3e-5
+    message = difference(got, want, "positions", "row p may differ by 1e-05 + 6.5e-08 * p", atol=allowed)
+    assert "at 1 of 4096 entries" in message and "index [0, 2]" in message
+    assert "the tolerance there is 1e-05" in message
+
+
 def test_nan_is_named_with_the_reference_there_never_up_to_nan() -> None:
     want = torch.tensor([0.5, 0.25], dtype=torch.float64)
     message = difference(torch.tensor([0.5, float("nan")], dtype=torch.float64), want, "w", rtol=1e-7, atol=1e-9)

@@ -13,7 +13,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 from hypothesis import strategies as st
@@ -58,8 +58,10 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: float = 0.0, atol: float = 0.0) -> str:
-    """What is wrong with `got` against `want` at tolerance |got - want| <= atol + rtol |want|, honestly:
+def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: float = 0.0,
+               atol: Union[float, Tensor] = 0.0) -> str:
+    """What is wrong with `got` against `want` at tolerance |got - want| <= atol + rtol |want|, honestly
+    (atol may be a tensor broadcast against them: a tolerance per entry, e.g. per row):
 
     - NaN or inf where the reference has none: how many, the first place, and the reference's value there;
     - otherwise the element that misses the tolerance by most (|a - b| - (atol + rtol |b|), NaN-safe), with
@@ -81,7 +83,8 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: floa
             expected = float(want64[first])
             return (f"{what} contain {name} at {int(wrong.sum())} of {got.numel()} entries, first at index "
                     f"{list(first)}, where the reference is {_digits(expected, expected)} (finite){context}")
-    excess = (got64 - want64).abs() - (atol + rtol * want64.abs())
+    allowed = atol + rtol * want64.abs()
+    excess = (got64 - want64).abs() - allowed
     both_nan = got64.isnan() & want64.isnan()
     excess = torch.where(both_nan, torch.zeros_like(excess), excess)
     excess = torch.where(excess.isnan(), torch.full_like(excess, float("inf")), excess)  # NaN where one is
@@ -89,7 +92,10 @@ def difference(got: Tensor, want: Tensor, what: str, where: str = "", rtol: floa
     a, b = float(got64[worst]), float(want64[worst])
     gap = abs(a - b)
     bad = int((excess > 0).sum())
-    tolerance = f"; the tolerance is {atol:.0e} + {rtol:.0e} * |expected|" if (rtol or atol) else ""
+    if isinstance(atol, Tensor):
+        tolerance = f"; the tolerance there is {float(torch.broadcast_to(allowed, excess.shape)[worst]):.3g}"
+    else:
+        tolerance = f"; the tolerance is {atol:.0e} + {rtol:.0e} * |expected|" if (rtol or atol) else ""
     return (f"{what} differ from the reference at {bad} of {got.numel()} entries (largest miss at index "
             f"{list(worst)}: yours {_digits(a, b)}, expected {_digits(b, a)}, off by {gap:.3g}{tolerance})"
             f"{context}")

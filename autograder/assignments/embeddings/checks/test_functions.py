@@ -54,7 +54,7 @@ def test_long_table(submission, course):
     gap = (got.to(torch.float64) - expected.to(torch.float64)).abs()
     if not bool((gap <= allowed).all()):  # NaN fails too
         raise CheckFailed(difference(got, expected, "sinusoidal_positions(1024, 768)", "row p may differ by "
-                                     f"{atol:g} + {DRIFT_PER_POSITION:g} * p"),
+                                     f"{atol:g} + {DRIFT_PER_POSITION:g} * p", atol=allowed),
                           diagnose=CHECK.diagnoser("sinusoidal_positions", args, got))
 
 

@@ -22,6 +22,7 @@ from autograder.batch import runner as batch
 from autograder.report import document as report_mod
 from autograder.report import html as page
 from autograder.report import html_batch, source
+from autograder.runtime import notebook
 from tests.chromium import CHROMIUM, needs_chromium, probed, screenshot
 from tests.grading_helpers import FAST_CONFIG, SUBMISSIONS, fast_config
 from tests.model_fixtures import gpt2_dir  # noqa: F401  (a fixture)
@@ -158,7 +159,7 @@ GREEN, RED, VIRIDIS_YELLOW = (0x1A, 0x7F, 0x37), (0xCF, 0x22, 0x2E), (253, 231, 
 def test_excerpt_points_at_the_named_line_or_the_named_function(tmp_path: Path) -> None:
     lines = ["import torch", "", "def attention_scores(Q, K):", "    s = Q @ K", "    return s / 0", "",
              "def attention_weights(scores, mask=None):", *[f"    x{i} = {i}" for i in range(40)], "    return x0"]
-    module = source.from_lines(lines)
+    module = notebook.assemble(["\n".join(lines)], notebook=False)
     at = source.excerpt(module, "attention_scores raised ZeroDivisionError: at line 1 is a lie at line 5 (s / 0)")
     assert at.mark == 5 and at.numbered()[0] == (3, lines[2]) and at.numbered()[-1] == (7, lines[6])
     whole = source.excerpt(module, "attention_weights: weights differ (aggregate_values is fine)")
@@ -166,7 +167,7 @@ def test_excerpt_points_at_the_named_line_or_the_named_function(tmp_path: Path) 
     assert whole.more == 42 - source.MAX_FUNCTION_LINES
     assert source.excerpt(module, "scaled_dot_product_attention is not defined in your file") is None
     assert source.excerpt(module, "at line 999 (out of range)") is None
-    long = source.excerpt(source.from_lines(["x = '" + "a" * 500 + "'"]), "at line 1")
+    long = source.excerpt(notebook.assemble(["x = '" + "a" * 500 + "'"], notebook=False), "at line 1")
     assert len(long.lines[0]) <= source.MAX_LINE_CHARS + 2
 
 

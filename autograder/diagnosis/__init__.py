@@ -11,11 +11,10 @@ from autograder.diagnosis.engine import (
     Mistake,
     Output,
     Rule,
-    close,
     gradient_mistake,
     named,
     rows_allowed_by_mask,
 )
 
 __all__ = ["ANY_SECTION", "GRADIENT_MISTAKES", "Catalogue", "Fitted", "GradedRows", "Lift", "Mistake", "Output",
-           "Rule", "close", "gradient_mistake", "named", "rows_allowed_by_mask"]
+           "Rule", "gradient_mistake", "named", "rows_allowed_by_mask"]

@@ -302,11 +302,6 @@ def named(mistake: Mistake, **facts: Any) -> Mistake:
     return replace(mistake, hint=mistake.hint.format(**facts))
 
 
-def close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor] = None) -> bool:
-    """Whether outputs a and b match on the graded rows, with the engine's tolerance (of the coarser dtype)."""
-    return _close(a, b, rows)
-
-
 def _close(a: Tuple[Tensor, ...], b: Tuple[Tensor, ...], rows: Optional[Tensor]) -> bool:
     """Whether the outputs a and b match, tensor by tensor."""
     return len(a) == len(b) and all(_tensor_close(x, y, rows) for x, y in zip(a, b))

@@ -64,11 +64,6 @@ def graded_source(submission: Dict[str, Any]) -> Optional[notebook.ModuleSource]
         return None
 
 
-def from_lines(lines: List[str]) -> notebook.ModuleSource:
-    """The module of a .py file made of `lines`."""
-    return notebook.assemble(["\n".join(lines)], notebook=False)
-
-
 def excerpt(module: notebook.ModuleSource, message: str) -> Optional[Excerpt]:
     """The lines of `module` that `message` points at (within one cell of a notebook), or None when it
     points at none."""

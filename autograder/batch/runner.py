@@ -48,7 +48,7 @@ import torch
 from tqdm import tqdm
 
 from autograder import __version__, diagnosis  # noqa: F401 (diagnosis: see below)
-from autograder.assignments import Assignment, registry
+from autograder.assignments import registry
 from autograder.batch import cleanup
 from autograder.batch.executors import executor
 from autograder.batch.inputs import assignments, collect, report_names
@@ -57,6 +57,7 @@ from autograder.grade import grade
 from autograder.model.loading import one_cpu_thread
 from autograder.report import document as report_mod
 from autograder.report import gradebook, html_batch, neutralise
+from autograder.report.fallback import zero_report
 from autograder.runtime import forkserver
 from autograder.runtime.sandbox import kill_tree
 from autograder.runtime.sandbox.process import die_with_parent
@@ -328,31 +329,15 @@ def _wait(pid: int, limit_s: float) -> Tuple[str, str]:
     return "crashed", f"grading this submission ended abnormally ({how}); the course staff has the log"
 
 
-def graded_check_ids(config: Config, assignment: Assignment) -> List[str]:
-    """The ids of the checks a grade of `assignment` runs under `config`, by section (the plugin leaves the
-    capstone out when the model is disabled; within a section, a real report lists them in the order
-    pytest collects)."""
-    sections = [s for s in assignment.sections if s != assignment.capstone or config.model["enabled"]]
-    ids = list(config.data["points"])
-    return [cid for section in sections for cid in ids if cid.split(".")[0] == section]
-
-
 def write_unfinished(job: Job, message: str, seconds: float, like: Optional[Dict[str, Any]] = None) -> None:
     """Write a valid report in which every check is an error with `message` (status not_gradable). Its
     checks are those of the report `like` (the warm-up's, same config: same ids in the same order), else
-    `graded_check_ids`."""
+    those the config grades (`fallback.zero_report`)."""
     spec = registry.get(job.settings.assignment)
-    config = load_config(job.settings.config_file, spec)
-    ids = [c["id"] for c in like["checks"]] if like is not None else graded_check_ids(config, spec)
-    checks = [report_mod.public_check({
-        "id": cid, "section": cid.split(".")[0], "status": "error", "score": 0.0, "max_score": config.points(cid),
-        "message": message, "hint": None, "mistake": None, "duration_s": 0.0, "hidden": config.is_hidden(cid),
-    }) for cid in ids]
-    submission = {"path": str(job.path), "sha256": sha256_of(job.path) if job.path.is_file() else None,
-                  "functions": [], "load_error": message, "output": ""}
-    model = report_mod.model_entry(job.settings.model or str(config.model["name"]), enabled=config.model["enabled"])
-    env = report_mod.environment(config, True, [], model)
-    document = report_mod.assemble(checks, submission, env, time.time() - seconds, seconds, assignment=spec)
+    document = zero_report(message, load_config(job.settings.config_file, spec), str(job.path), assignment=spec,
+                           ids=None if like is None else [c["id"] for c in like["checks"]], sandboxed=True,
+                           sha256=sha256_of(job.path) if job.path.is_file() else None,
+                           model_name=job.settings.model, seconds=seconds)
     report_mod.write(document, job.report)
 
 

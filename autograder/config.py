@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ def _read_toml(path: Path) -> Dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=None)
+def _packaged(path: Path) -> Dict[str, Any]:
+    """A TOML file shipped with a package (the defaults, an assignment's defaults), read once per process.
+    Shared: callers only read it (`_merge` copies)."""
+    return _read_toml(path)
 
 
 # Numbers that must be above zero (the others: zero or more), and numbers that must be whole (the others may
@@ -206,7 +214,7 @@ class Config:
 
 def packaged_assignment() -> str:
     """The packaged default `assignment` (where no file and no course config tells)."""
-    return str(_read_toml(DEFAULTS_FILE)["assignment"])
+    return str(_packaged(DEFAULTS_FILE)["assignment"])
 
 
 def course_layers(explicit: Optional[Path] = None) -> List[Tuple[str, Dict[str, Any]]]:
@@ -229,7 +237,7 @@ def configured_assignment(layers: List[Tuple[str, Dict[str, Any]]]) -> Optional[
 
 def assignment_defaults(assignment: Any) -> Dict[str, Any]:
     """The packaged defaults with `assignment`'s own defaults on top (its check ids are its [points])."""
-    return _merge(_read_toml(DEFAULTS_FILE), _read_toml(assignment.defaults_file))
+    return _merge(_packaged(DEFAULTS_FILE), _packaged(assignment.defaults_file))
 
 
 def layer_problems(layer: Dict[str, Any], assignment: Any) -> List[str]:
@@ -248,7 +256,7 @@ def layer_problems(layer: Dict[str, Any], assignment: Any) -> List[str]:
         try:
             named = assignment if name == assignment.name else registry.get(name)
         except registry.AssignmentError:  # another course's assignment, not installed here: its check ids
-            problems += check_settings(table, _read_toml(DEFAULTS_FILE), f"assignments.{name}.", check_ids=False)
+            problems += check_settings(table, _packaged(DEFAULTS_FILE), f"assignments.{name}.", check_ids=False)
             continue
         problems += check_settings(table, assignment_defaults(named), prefix=f"assignments.{name}.")
     return problems

@@ -10,6 +10,7 @@ run_autograder for each submission (see autograder/gradescope/run.py). The zip h
 """
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import re
 import shlex
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,9 +72,10 @@ class BuildError(ValueError):
     """The zip cannot be built as asked (a bad config, an assignment that contradicts it)."""
 
 
-def course_config(config_file: Optional[Path], assignment: Optional[str]) -> str:
-    """The text of the zip's course.toml: `config_file` as given, with `assignment = NAME` in front when
-    --assignment names one the file does not set; checked as `autograder grade --config` would."""
+def course_config(config_file: Optional[Path], assignment: Optional[str]) -> Tuple[str, Config]:
+    """The text of the zip's course.toml (`config_file` as given, with `assignment = NAME` in front when
+    --assignment names one the file does not set) and its settings, checked as `autograder grade --config`
+    would."""
     text = Path(config_file).read_text(encoding="utf-8") if config_file else ""
     if assignment:
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", assignment):
@@ -86,8 +88,9 @@ def course_config(config_file: Optional[Path], assignment: Optional[str]) -> str
             raise BuildError(f"--assignment {assignment} contradicts assignment = {named!r} in {config_file}")
         text = text if named else f'assignment = "{assignment}"\n' + text
     with tempfile.TemporaryDirectory() as tmp:
-        _check(load_config(_written(Path(tmp) / "course.toml", text)))
-    return text
+        config = load_config(_written(Path(tmp) / "course.toml", text))
+    _check(config)
+    return text, config
 
 
 def _check(config: Config) -> None:
@@ -101,23 +104,20 @@ def build(out: Path, config_file: Optional[Path] = None, assignment: Optional[st
           pip_spec: Optional[str] = None) -> Path:
     """Write Gradescope's autograder zip to `out`; `pip_spec` installs the grader from there (e.g.
     "attention-autograder[sandbox]==0.1.0" from PyPI) instead of bundling this one's wheel."""
-    import torch
-
     if pip_spec is not None and not pip_spec.isprintable():  # a newline would end setup.sh's comment line
         raise BuildError(f"--pip-spec {pip_spec!r} holds a line break or a control character")
     try:
-        course = course_config(config_file, assignment)
+        course, config = course_config(config_file, assignment)
     except (ConfigError, OSError) as exc:
         raise BuildError(str(exc)) from None
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_config(_written(Path(tmp) / "course.toml", course))
         model = config.data["model"]
         cache = CACHE_MODEL.format(name=str(model["name"])) if model["enabled"] else ""
         if pip_spec:
             install, source = shlex.quote(pip_spec), f"{pip_spec} (as --pip-spec named it)"
         else:
             install, source = f'"$SOURCE/wheels/{wheel_name()}[sandbox]"', "the wheel bundled in wheels/"
-        setup = SETUP_SH.format(torch=torch.__version__.split("+")[0], install=install, source=source, cache=cache)
+        setup = SETUP_SH.format(torch=importlib.metadata.version("torch").split("+")[0], install=install, source=source, cache=cache)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             _add(archive, "setup.sh", setup.encode(), executable=True)

@@ -19,6 +19,21 @@ def test_a_dict_round_trips_and_odd_dicts_are_only_described():
     assert isinstance(odd, protocol.Foreign)  # a non-str key is never sent as a dict
 
 
+def test_the_blob_is_what_safetensors_save_writes_and_round_trips():
+    """The encoder writes its clones with safetensors' low-level serialize: the bytes of safetensors.torch.save,
+    for every dtype and layout a value may have (empty, 0-d, a transposed view, bool, bfloat16, int)."""
+    from safetensors.torch import save
+
+    values = (torch.randn(2, 3, dtype=torch.float64), torch.ones(3, dtype=torch.bool), torch.empty(0, 4),
+              torch.arange(5), torch.randn(4, 4).t(), torch.randn(3, dtype=torch.bfloat16), torch.tensor(2.5))
+    encoder = protocol.Encoder()
+    spec = encoder.add(values)
+    blob = encoder.blob()
+    assert blob == save(encoder.tensors)
+    back = protocol.decode(spec, protocol.unpack_blob(blob))
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(values, back))
+
+
 @pytest.mark.parametrize("spec", [
     {"kind": "dict", "items": "x"},
     {"kind": "dict", "items": [[1, {"kind": "none"}]]},

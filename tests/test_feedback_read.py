@@ -122,3 +122,17 @@ def test_a_template_stub_is_told_to_be_filled_in_not_to_run_the_example():
     other = SubmissionError("raised", "attention_scores raised ValueError: bad", "", ("ValueError", "bad"))
     assert hint_for(stub) == hint_for(stub, example_passed=True) == STUB
     assert hint_for(other) != STUB and hint_for(other, example_passed=True) != STUB
+
+
+def test_every_check_a_stub_fails_says_fill_it_in_the_model_section_too(tmp_path):
+    """attention_scores left as the template's stub: each check it fails (its section, the composed
+    attention, the model section) has the stub's hint, not an input ladder's "raises on every input kind"."""
+    from autograder.feedback import STUB
+
+    source = CORRECT.read_text().replace(
+        "def attention_scores(Q, K):", "def attention_scores(Q, K):\n    raise NotImplementedError('section 2')", 1)
+    (tmp_path / "autograder.toml").write_text(FAST_CONFIG.replace("enabled = false", 'name = "builtin"'))
+    document = grade_quick(variant(tmp_path, "stub_scores.py", source), tmp_path)
+    lost = [c for c in document["checks"] if c["status"] != "passed"]
+    assert {c["section"] for c in lost} == {"scores", "attention", "model"}
+    assert all(c["hint"] == STUB for c in lost), [(c["id"], c["hint"]) for c in lost if c["hint"] != STUB]

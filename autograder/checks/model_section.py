@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from autograder import fast_exit
-from autograder.feedback import CheckFailed, NotGraded, hint_for
+from autograder.feedback import STUB, CheckFailed, NotGraded, hint_for
 from autograder.model import loading
 from autograder.model.surgery import ModelIntegrationError
 
@@ -174,12 +174,14 @@ def _heatmaps_drawn(grading: Any, metrics: Dict[str, Any], finish: Callable[[], 
 
 
 def worker_hint(error: Exception) -> Optional[str]:
-    """The worker's own hint for a failure inside the model (a missing function, a hang, a crash), or None
-    when the student's code raised (then the capstone says what its function receives inside the model)."""
+    """The worker's own hint for a failure inside the model (a missing function, a hang, a crash, a template's
+    stub), or None when the student's code raised (then the capstone says what its function receives inside
+    the model)."""
     cause = error.__cause__
-    if getattr(cause, "kind", "raised") != "raised":
-        return hint_for(cause)
-    return None
+    if cause is None:
+        return None
+    hint = hint_for(cause)
+    return hint if getattr(cause, "kind", "raised") != "raised" or hint == STUB else None
 
 
 @contextmanager

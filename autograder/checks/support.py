@@ -302,7 +302,8 @@ class Checker:
 
         def run() -> Any:
             found = catalogued()
-            if found is None and submission is not None:
+            # a template's stub raises on every input: its hint (feedback.STUB) says more than the ladder would
+            if found is None and submission is not None and raised[0] != "NotImplementedError":
                 found = self.explain_error(submission, op, frozen, raised, message)
             return found
 

@@ -49,12 +49,15 @@ def fork_hardened(policy: sandbox.Policy, body: Callable[[int], dict]) -> tuple[
     """Fork a child that hardens itself and sends {"layers": ..., **body(fd)} as one JSON line.
     Returns (pid, read end of the pipe)."""
     read_fd, write_fd = os.pipe()
+    threads = torch.get_num_threads()
+    # the child inherits one torch thread: after this process's OpenMP pool ran with more, setting it in the
+    # child would start a thread there, which harden refuses (test_harden_refuses_the_thread_...)
+    torch.set_num_threads(1)
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.close(read_fd)
-            torch.set_num_threads(1)
             result = {"layers": sandbox.harden(policy, keep_fds=[write_fd])}
             result.update(body(write_fd))
         except BaseException as error:  # noqa: BLE001 - the parent asserts on it
@@ -63,6 +66,7 @@ def fork_hardened(policy: sandbox.Policy, body: Callable[[int], dict]) -> tuple[
             os.write(write_fd, json.dumps(result).encode() + b"\n")
         finally:
             os._exit(code)
+    torch.set_num_threads(threads)
     os.close(write_fd)
     return pid, read_fd
 

@@ -186,5 +186,5 @@ def _check_single_threaded() -> None:
 
 def _one_torch_thread() -> None:
     torch = sys.modules.get("torch")
-    if torch is not None:
+    if torch is not None and torch.get_num_threads() != 1:  # setting it again to 1 can start a thread too
         torch.set_num_threads(1)

@@ -21,21 +21,23 @@ def test_a_dict_round_trips_and_odd_dicts_are_only_described():
 
 def test_the_blob_is_what_safetensors_save_writes_and_round_trips():
     """The encoder writes with safetensors' low-level serialize: the bytes of safetensors.torch.save, for every
-    dtype and layout a value may have (empty, 0-d, a transposed view, bool, bfloat16, int, shared storage)."""
+    dtype and layout a value may have (empty, 0-d, a transposed view, bool, bfloat16, int, shared storage,
+    a pending negation or conjugation)."""
     from safetensors.torch import save
 
     shared = torch.arange(12.0)
     values = (torch.randn(2, 3, dtype=torch.float64), torch.ones(3, dtype=torch.bool), torch.empty(0, 4),
               torch.arange(5), torch.randn(4, 4).t(), torch.randn(3, dtype=torch.bfloat16), torch.tensor(2.5),
-              shared[2:5], shared, shared)  # views of one storage, and one tensor twice
+              shared[2:5], shared, shared,  # views of one storage, and one tensor twice
+              torch._neg_view(torch.tensor([1.0, 2.0])), torch.tensor([1 + 2j]).conj().imag)  # flags, not memory
     encoder = protocol.Encoder()
     spec = encoder.add(values)
     blob = encoder.blob()
     assert blob == save({k: t.clone() for k, t in encoder.tensors.items()})
     back = protocol.decode(spec, protocol.unpack_blob(blob))
     assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(values, back))
-    back[-1][0] = 99.0  # decoded values are independent copies
-    assert back[-2][0] == 0.0 and shared[0] == 0.0
+    back[9][0] = 99.0  # decoded values are independent copies (values[8] and values[9] are one tensor)
+    assert back[8][0] == 0.0 and shared[0] == 0.0
 
 
 @pytest.mark.parametrize("spec", [

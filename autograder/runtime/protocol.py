@@ -130,8 +130,10 @@ class Encoder:
                 raise FrameTooLarge(f"the values add up to more than {self.max_bytes >> 20} MiB of tensor data "
                                     f"(this one is a tensor of shape {list(value.shape)})")
             self.size += nbytes
-            # contiguous CPU data, read by `blob` at its data_ptr (two values may share storage: each is copied)
-            self.tensors[key] = value.detach().to("cpu").contiguous()
+            # contiguous CPU data, read by `blob` at its data_ptr (two values may share storage: each is copied);
+            # a pending negation or conjugation (`x.conj().imag`, a neg view) is applied first: it is a flag on
+            # the tensor, not in its memory
+            self.tensors[key] = value.detach().to("cpu").resolve_conj().resolve_neg().contiguous()
             return {"kind": "tensor", "key": key}
         if value is None:
             return {"kind": "none"}

@@ -1,7 +1,7 @@
 """What a failed check tells the student: a message (what is wrong) and a hint (what to do)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 Diagnose = Callable[[], Any]  # returns an `autograder.diagnosis.Mistake` or None
 
@@ -54,11 +54,16 @@ def hint_for(error: "Exception", example_passed: bool = False) -> Optional[str]:
     """The standard hint for a SubmissionError kind (`error.kind`); never "run the example" for an error
     when the worked example ran fine (`example_passed`)."""
     kind = getattr(error, "kind", "")
-    if kind == "raised" and (getattr(error, "raised", None) or ("",))[0] == "NotImplementedError":
+    if kind == "raised" and is_stub(getattr(error, "raised", None)):
         return STUB
     if kind == "raised" and example_passed:
         return RAISED_BUT_EXAMPLE_PASSED
     return ERROR_HINTS.get(kind)
+
+
+def is_stub(raised: Optional[Tuple[str, str]]) -> bool:
+    """Whether what the student's code raised (type name, message) is a template's TODO left as handed out."""
+    return bool(raised) and raised[0] == "NotImplementedError"
 
 
 STUB = "this function is still the template's: replace its `raise NotImplementedError(...)` with your code"

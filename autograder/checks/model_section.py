@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from autograder import fast_exit
-from autograder.feedback import STUB, CheckFailed, NotGraded, hint_for
+from autograder.feedback import CheckFailed, NotGraded, hint_for, is_stub
 from autograder.model import loading
 from autograder.model.surgery import ModelIntegrationError
 
@@ -180,8 +180,8 @@ def worker_hint(error: Exception) -> Optional[str]:
     cause = error.__cause__
     if cause is None:
         return None
-    hint = hint_for(cause)
-    return hint if getattr(cause, "kind", "raised") != "raised" or hint == STUB else None
+    raised_by_them = getattr(cause, "kind", "raised") == "raised"
+    return hint_for(cause) if not raised_by_them or is_stub(getattr(cause, "raised", None)) else None
 
 
 @contextmanager

@@ -42,8 +42,8 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
+        else:  # a copy too: a config never shares a list with the file it came from (`_packaged` keeps those)
+            merged[key] = copy.deepcopy(value)
     return merged
 
 
@@ -57,7 +57,7 @@ def _read_toml(path: Path) -> Dict[str, Any]:
 @functools.lru_cache(maxsize=None)
 def _packaged(path: Path) -> Dict[str, Any]:
     """A TOML file shipped with a package (the defaults, an assignment's defaults), read once per process.
-    Shared: callers only read it (`_merge` copies)."""
+    Shared: callers only read it (`_merge` copies both sides)."""
     return _read_toml(path)
 
 

@@ -139,3 +139,10 @@ def test_watch_stops_when_the_reference_loses_points(tmp_path: Path) -> None:
                  stop=lambda grades: grades >= 1) == 2
     assert "the reference implementation scored 80/100" in out.getvalue()
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_loaded_config_shares_nothing_with_the_next_one() -> None:
+    """The packaged defaults are read once per process: an edited config (a list in it) must not change the next."""
+    first = load_config(None, "block")
+    first.data["sandbox"]["banned"].append("edited")
+    assert "edited" not in load_config(None, "block").data["sandbox"]["banned"]

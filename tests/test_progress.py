@@ -45,6 +45,9 @@ def test_a_hand_edited_entry_neither_crashes_the_table_nor_keeps_a_nan_best(tmp_
                     '"last_score": "lots", "max_score": 80, "sections_complete": 3, "sections": [1]}}}')
     text = progress.table(progress.read(path), ["attention"])
     assert "- / -" in text and "- / 80" in text and "- of -" in text and "nan" not in text
+    path.write_text('{"assignments": {"attention": {"best_score": 0, "best_max_score": 0, "sections": 0}}}')
+    assert "0 / 0" in progress.table(progress.read(path), ["attention"])  # zero is a number, not missing
+    assert "of 0" in progress.table(progress.read(path), ["attention"])
     entry = progress.update(path, _document(10, 1), tmp_path / "r.json")
     assert entry["best_score"] == 10 and entry["best_max_score"] == 80  # NaN > 10 is False: never kept
 

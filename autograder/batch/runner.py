@@ -204,7 +204,7 @@ def warm_up_problem(document: Dict[str, Any]) -> Optional[str]:
         return None
     first = lost[0]["message"].splitlines()[0]
     return (f"the reference implementation scored {document['score']:g}/{document['max_score']:g} on this "
-            f"machine, so every grade of this batch would be wrong: {', '.join(c['id'] for c in lost)} lost "
+            f"machine, so every grade would be wrong: {', '.join(c['id'] for c in lost)} lost "
             f"({first}); nothing was graded (fix the config, give --model DIR, or set [model] enabled = false)")
 
 

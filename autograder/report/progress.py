@@ -48,7 +48,7 @@ def update(path: Path, document: Dict[str, Any], report_path: Path) -> Dict[str,
                 if sec["total"] and sec["passed"] == sec["total"] and not sec.get("not_graded")]
     entry = {
         "best_score": score if better else best,
-        "best_max_score": maximum if better else _number(old.get("best_max_score")) or maximum,
+        "best_max_score": maximum if better or _number(old.get("best_max_score")) is None else old["best_max_score"],
         "last_score": score,
         "max_score": maximum,
         "sections_complete": complete,
@@ -75,7 +75,8 @@ def table(entries: Dict[str, Any], course: Iterable[str]) -> str:
         best = _fraction(entry.get("best_score"), entry.get("best_max_score"))
         latest = _fraction(entry.get("last_score"), entry.get("max_score"))
         complete = entry.get("sections_complete")
-        done = f"{len(complete) if isinstance(complete, list) else '-'} of {_number(entry.get('sections')) or '-'}"
+        sections = _number(entry.get("sections"))
+        done = f"{len(complete) if isinstance(complete, list) else '-'} of {'-' if sections is None else sections}"
         rows.append(f"{name:<14}{best:>14}{latest:>14}  {done:<22}{entry.get('last_graded', '-')}")
     return neutralise.terminal("\n".join(rows)) + "\n"
 

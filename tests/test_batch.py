@@ -638,8 +638,9 @@ def test_local_dask_cluster(tmp_path: Path, config: Path) -> None:
 
 
 def test_a_file_that_tells_no_assignment_gets_the_batchs_and_a_row(tmp_path):
-    """notes.txt beside a student's attention.py, no assignment in any config: the batch grades on, and
-    notes.txt's row says it is not a submission (the whole batch stopped with 'cannot tell' before)."""
+    """notes.txt beside a student's attention.py, no assignment in any config: notes.txt takes the batch's
+    assignment, so it gets its row (the whole batch stopped with 'cannot tell' before); alone, it still
+    cannot tell."""
     from autograder.assignments import AssignmentError
     from autograder.batch.inputs import assignments
 

@@ -215,7 +215,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if grading.sandboxed and any("model_run" in getattr(item, "fixturenames", ()) for item in checks):
         from autograder.checks import model_section
 
-        model_section.preload(grading.model, bool(grading.config.model["fallback"]))
+        model = grading.config.model
+        model_section.preload(grading.model, bool(model["fallback"]), bool(model["heatmaps"]))
     limit = grading.config.timeout("check_s")
     for item in checks:  # the check's own code: starting the worker (import_s) and the smoke call are not in it
         item.add_marker(pytest.mark.timeout(limit, method="signal", func_only=True))

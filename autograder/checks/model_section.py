@@ -10,6 +10,7 @@ weights; its failures are kept and re-raised in each check.
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 import threading
 import time
@@ -44,14 +45,18 @@ class _Load:
     thread: Optional[threading.Thread] = None
     seconds: float = 0.0
 
-    def run(self, name: str, fallback: bool) -> None:
-        """The model, and what the section imports after it (transformers' attention registry, the colormaps)."""
+    def run(self, name: str, fallback: bool, heatmaps: bool = False) -> None:
+        """The model, and what the section imports after it: transformers' attention registry, and the
+        colormaps when `heatmaps` (a preload for a section that draws them: imported here, not in the checks'
+        thread; otherwise `_state` imports them if it draws)."""
         start = time.perf_counter()
         try:
             loaded = loading.load_capstone_model(name, fallback)
-            from autograder.model import heatmaps, surgery  # noqa: F401 - imported here, not in the checks' thread
+            from autograder.model import surgery
 
             surgery.register_kernel()
+            if heatmaps:
+                importlib.import_module("autograder.model.heatmaps")
         except BaseException as exc:  # noqa: BLE001 - re-raised by `load`, in the check that needs the model
             self.future.set_exception(exc)
         else:
@@ -69,17 +74,17 @@ def _keep(key: Tuple[str, bool], record: _Load) -> _Load:
     return record
 
 
-def preload(name: str, fallback: bool) -> None:
+def preload(name: str, fallback: bool, heatmaps: bool = True) -> None:
     """Start loading the model in a background thread (once per process and model), so that transformers'
     import (~2 s of CPU, about twice `import torch`) and the load happen while the checks of the other
     sections wait for the student's worker; `load` joins it. Meanwhile the GIL changes hands every
     SWITCH_S (Python's default is ten times that), so that the checks' thread gets it back soon after a
-    worker's answer arrives."""
+    worker's answer arrives. `heatmaps`: the section draws them, so the colormaps are imported there too."""
     key = (name, fallback)
     if key in _LOADS:
         return
     record = _keep(key, _Load())
-    record.thread = threading.Thread(target=record.run, args=(name, fallback), name="autograder-model-load",
+    record.thread = threading.Thread(target=record.run, args=(name, fallback, heatmaps), name="autograder-model-load",
                                      daemon=True)
     sys.setswitchinterval(SWITCH_S)
     record.thread.start()
